@@ -1,0 +1,5 @@
+"""Allow ``python -m voiceagent``."""
+
+from voiceagent.cli import main
+
+main()

@@ -1,0 +1,176 @@
+"""The ``voiceagent`` command line: parse arguments, wire objects, print; nothing else."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from voiceagent import __version__
+
+app = typer.Typer(
+    help="voiceagent: a virtual agent for debt-collection calls.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+dialplan_app = typer.Typer(help="Validate and inspect dialplans.", no_args_is_help=True)
+app.add_typer(dialplan_app, name="dialplan")
+
+
+def _today(value: str | None) -> date:
+    if value is None:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from None
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    print(__version__)
+
+
+@app.command()
+def understand(
+    lang: Annotated[str, typer.Option(help="Locale: es-419, pt-BR or en-US.")],
+    text: Annotated[str | None, typer.Option(help="One utterance; without it, one per stdin line.")] = None,
+    today: Annotated[str | None, typer.Option(help="Resolve relative dates against YYYY-MM-DD.")] = None,
+    owed: Annotated[float | None, typer.Option(help="Amount owed (for 'la mitad', 'todo').")] = None,
+) -> None:
+    """Print the intent and slots of an utterance as JSON (one object per line in batch mode)."""
+    from voiceagent.nlu import understander_for
+
+    try:
+        nlu = understander_for(lang)
+    except ValueError as exc:
+        _fail(str(exc))
+    day = _today(today)
+    owed_amount = Decimal(str(owed)) if owed is not None else None
+    lines = [text] if text is not None else (line.rstrip("\n") for line in sys.stdin)
+    for line in lines:
+        if text is None and not line.strip():
+            continue
+        result = nlu.understand(line, day, owed_amount)
+        print(json.dumps(result.to_json(), ensure_ascii=False))
+
+
+@dialplan_app.command("check")
+def dialplan_check(paths: Annotated[list[Path], typer.Argument(help="Dialplan YAML files.")]) -> None:
+    """Validate dialplans; print every problem with file, line and field."""
+    from voiceagent.dialog.loader import DialplanError, load_dialplan
+
+    failed = False
+    for path in paths:
+        try:
+            plan = load_dialplan(path)
+        except DialplanError as exc:
+            failed = True
+            for problem in exc.problems:
+                typer.echo(str(problem), err=True)
+            continue
+        print(f"{path}: ok ({plan.dialplan.id} v{plan.dialplan.version}, {len(plan.states)} states)")
+    if failed:
+        raise typer.Exit(1)
+
+
+@dialplan_app.command("show")
+def dialplan_show(
+    path: Path,
+    format: Annotated[str, typer.Option("--format", help="table or mermaid")] = "table",
+) -> None:
+    """Print a dialplan's states and transitions as a table or a Mermaid diagram."""
+    from voiceagent.dialog.diagram import mermaid, table
+    from voiceagent.dialog.loader import DialplanError, load_dialplan
+
+    try:
+        plan = load_dialplan(path)
+    except DialplanError as exc:
+        _fail(str(exc), 1)
+    if format not in ("table", "mermaid"):
+        _fail("--format must be table or mermaid")
+    print(mermaid(plan) if format == "mermaid" else table(plan))
+
+
+@dialplan_app.command("schema")
+def dialplan_schema() -> None:
+    """Print the dialplan JSON Schema."""
+    from voiceagent.dialog.loader import schema_json
+
+    sys.stdout.write(schema_json())
+
+
+def _load_account(path: Path) -> Any:
+    from pydantic import ValidationError
+
+    from voiceagent.dialog.account import Account
+
+    try:
+        return Account.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, json.JSONDecodeError) as exc:
+        _fail(f"{path}: {exc}")
+    except ValidationError as exc:
+        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        _fail(f"{path}: invalid account: {details}")
+
+
+@app.command()
+def chat(
+    account: Annotated[Path, typer.Option(help="ACCOUNT.json with the debtor's data.")],
+    dialplan: Annotated[
+        Path | None, typer.Option(help="Dialplan YAML; default: chosen by dialplans/routing.yaml.")
+    ] = None,
+    script: Annotated[
+        Path | None, typer.Option(help="One debtor turn per line; <silence> is no input.")
+    ] = None,
+    today: Annotated[str | None, typer.Option(help="The call's date, YYYY-MM-DD.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print transcript and outcome as JSON.")] = False,
+) -> None:
+    """Talk to the agent as the debtor would, in text (interactive, or from a script)."""
+    from voiceagent.dialog.chat import run_chat
+    from voiceagent.dialog.loader import DialplanError
+    from voiceagent.dialog.prompts import MissingAccountField
+    from voiceagent.dialog.routing import RoutingError
+
+    acct = _load_account(account)
+    try:
+        result = run_chat(acct, dialplan, script, _today(today), interactive=not as_json and script is None)
+    except (DialplanError, MissingAccountField, RoutingError, OSError) as exc:
+        _fail(str(exc), 1)
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+    elif script is not None:
+        for turn in result["transcript"]:
+            print(f"{turn['speaker']:>6}: {turn['text']}")
+        print(f"outcome: {json.dumps(result['outcome'], ensure_ascii=False)}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (default from settings).")] = None,
+) -> None:
+    """Run the HTTP server (health check and API)."""
+    import uvicorn
+
+    from voiceagent.api.app import create_app
+    from voiceagent.config import get_settings
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,52 @@
+"""Settings: the only place that reads environment variables and default paths."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from platformdirs import user_data_dir
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+"""The source checkout (dialplans/ and models/ live beside the package)."""
+
+
+def _default_data_dir() -> Path:
+    return Path(user_data_dir("voiceagent", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Runtime settings, read from ``VOICEAGENT_*`` environment variables or a ``.env`` file."""
+
+    model_config = SettingsConfigDict(env_prefix="VOICEAGENT_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    """Where the SQLite database, recordings and caches go."""
+    database_url: str = ""
+    """SQLAlchemy URL; empty means a SQLite file in ``data_dir``."""
+    dialplans_dir: Path = PROJECT_ROOT / "dialplans"
+    """Root of ``<locale>/<name>.yaml`` dialplans and ``routing.yaml``."""
+    models_dir: Path = PROJECT_ROOT / "models"
+    """Where the ``models`` command puts speech models."""
+    host: str = "127.0.0.1"
+    """Address the HTTP server binds."""
+    port: int = 8080
+    """TCP port of the HTTP server."""
+    require_models: bool = False
+    """When true, a missing speech model is an error, never a skip."""
+    mask_pii: bool = True
+    """Mask names, phones, amounts and document numbers in logs."""
+
+    def resolved_database_url(self) -> str:
+        """Return the database URL, defaulting to a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'voiceagent.sqlite3'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings (read once)."""
+    return Settings()

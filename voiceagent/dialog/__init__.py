@@ -1,0 +1,1 @@
+"""The negotiation: dialplans as data, a pure dialog engine, and text conversations."""

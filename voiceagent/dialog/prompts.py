@@ -1,0 +1,94 @@
+"""Render prompt templates with the account, today's terms and the call's values."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+from voiceagent.dialog.account import Account
+from voiceagent.dialog.model import Dialplan
+from voiceagent.dialog.policy import Terms
+from voiceagent.dialog.speech import money, spoken_date, spoken_time
+from voiceagent.nlu.lexicon import language_of
+
+
+class MissingAccountField(ValueError):
+    """The account lacks a field the dialplan's prompts need (found before the call starts)."""
+
+
+class PromptRenderer:
+    """Fills ``{placeholders}`` with spoken forms (money and dates in words)."""
+
+    def __init__(self, plan: Dialplan, account: Account, terms: Terms) -> None:
+        self.plan = plan
+        self.lang = language_of(plan.dialplan.locale)
+        missing = [f for f in plan.account_fields if f not in account.extra_fields()]
+        if missing:
+            raise MissingAccountField(
+                f"account lacks {', '.join(missing)} required by dialplan {plan.dialplan.id}"
+            )
+        self._static = self._static_values(account, terms)
+
+    def money(self, amount: Decimal) -> str:
+        """An amount in words in the account's currency."""
+        return money(amount, self._currency, self.lang)
+
+    def date(self, day: date) -> str:
+        """A date in words."""
+        return spoken_date(day, self.lang)
+
+    def when(self, at: datetime) -> str:
+        """A date and time in words."""
+        joiner = {"es": "a", "pt": "às", "en": "at"}[self.lang]
+        return f"{spoken_date(at.date(), self.lang)} {joiner} {spoken_time(at.time(), self.lang)}"
+
+    def time(self, at: time) -> str:
+        """A time of day in words."""
+        return spoken_time(at, self.lang)
+
+    def _static_values(self, account: Account, terms: Terms) -> dict[str, str]:
+        self._currency = account.currency
+        values: dict[str, Any] = {k: str(v) for k, v in account.extra_fields().items()}
+        values.update(
+            name=account.name,
+            first_name=account.first_name,
+            creditor=account.creditor,
+            agent_name=self.plan.dialplan.agent_name,
+            currency=account.currency,
+            phone=account.phone,
+            portfolio=account.portfolio,
+            amount_owed=self.money(account.amount_owed),
+            days_past_due=str(account.days_past_due),
+            due_date=self.date(account.due_date) if account.due_date else "",
+        )
+        values.update(self.terms_values(terms))
+        return values
+
+    def terms_values(self, terms: Terms) -> dict[str, str]:
+        """Offer placeholders for a set of terms (they change once hardship applies)."""
+        values = {
+            "full_payment_deadline": self.date(terms.full_deadline),
+            "installments_max": str(terms.installments_max),
+            "installment_min": self.money(terms.installment_min),
+            "installment_deadline": self.date(terms.installment_deadline),
+            "hardship_installments_max": str(terms.installments_max),
+            "hardship_installment_min": self.money(terms.installment_min),
+            "hardship_deadline": self.date(terms.installment_deadline),
+            "settlement_amount": "",
+            "settlement_deadline": "",
+            "discount_percent": "",
+        }
+        if terms.settlement_amount is not None and terms.settlement_deadline is not None:
+            values["settlement_amount"] = self.money(terms.settlement_amount)
+            values["settlement_deadline"] = self.date(terms.settlement_deadline)
+            values["discount_percent"] = f"{terms.discount_percent:f}".rstrip("0").rstrip(".")
+        return values
+
+    def render(self, prompt_id: str, terms: Terms | None = None, **dynamic: str) -> str:
+        """Render one prompt; every placeholder was checked at load, so this cannot fail."""
+        values = dict(self._static)
+        if terms is not None:
+            values.update(self.terms_values(terms))
+        values.update(dynamic)
+        return self.plan.prompt(prompt_id).text.format_map(values)
