@@ -386,9 +386,10 @@ def _progress(
 def _promise_progress(ctx: CallContext, st: DialogState, state: PromiseState, out: Out) -> DialogState:
     """Ask for what is missing, counter what is outside policy, or read the promise back."""
     spec, terms, r = state.promise, _terms(ctx, st), ctx.renderer
-    if st.draft_amount is None and spec.plan == "full":
+    default = spec.plan if spec.plan in ("full", "settlement") else spec.default_amount
+    if st.draft_amount is None and default == "full":
         st = replace(st, draft_amount=terms.owed)
-    if st.draft_amount is None and spec.plan == "settlement" and terms.settlement_amount:
+    if st.draft_amount is None and default == "settlement" and terms.settlement_amount:
         st = replace(st, draft_amount=terms.settlement_amount)
     if st.draft_date is None:
         _say(ctx, st, out, spec.ask_date)

@@ -229,6 +229,8 @@ class PromiseSpec(Strict):
 
     plan: Literal["full", "installment", "settlement", "any"] = "any"
     """Which offer the promise falls under; ``any`` lets the amount decide."""
+    default_amount: Literal["none", "full", "settlement"] = "none"
+    """Amount assumed when the debtor names only a date ("sí, el lunes" to a full-payment offer)."""
     ask_date: PromptId
     ask_amount: PromptId
     counter_date: PromptId
