@@ -45,9 +45,15 @@ def version() -> None:
 @app.command()
 def understand(
     lang: Annotated[str, typer.Option(help="Locale: es-419, pt-BR or en-US.")],
-    text: Annotated[str | None, typer.Option(help="One utterance; without it, one per stdin line.")] = None,
-    today: Annotated[str | None, typer.Option(help="Resolve relative dates against YYYY-MM-DD.")] = None,
-    owed: Annotated[float | None, typer.Option(help="Amount owed (for 'la mitad', 'todo').")] = None,
+    text: Annotated[
+        str | None, typer.Option(help="One utterance; without it, one per stdin line.")
+    ] = None,
+    today: Annotated[
+        str | None, typer.Option(help="Resolve relative dates against YYYY-MM-DD.")
+    ] = None,
+    owed: Annotated[
+        float | None, typer.Option(help="Amount owed (for 'la mitad', 'todo').")
+    ] = None,
 ) -> None:
     """Print the intent and slots of an utterance as JSON (one object per line in batch mode)."""
     from voiceagent.nlu import understander_for
@@ -67,7 +73,9 @@ def understand(
 
 
 @dialplan_app.command("check")
-def dialplan_check(paths: Annotated[list[Path], typer.Argument(help="Dialplan YAML files.")]) -> None:
+def dialplan_check(
+    paths: Annotated[list[Path], typer.Argument(help="Dialplan YAML files.")],
+) -> None:
     """Validate dialplans; print every problem with file, line and field."""
     from voiceagent.dialog.loader import DialplanError, load_dialplan
 
@@ -80,7 +88,9 @@ def dialplan_check(paths: Annotated[list[Path], typer.Argument(help="Dialplan YA
             for problem in exc.problems:
                 typer.echo(str(problem), err=True)
             continue
-        print(f"{path}: ok ({plan.dialplan.id} v{plan.dialplan.version}, {len(plan.states)} states)")
+        print(
+            f"{path}: ok ({plan.dialplan.id} v{plan.dialplan.version}, {len(plan.states)} states)"
+        )
     if failed:
         raise typer.Exit(1)
 
@@ -135,7 +145,9 @@ def chat(
         Path | None, typer.Option(help="One debtor turn per line; <silence> is no input.")
     ] = None,
     today: Annotated[str | None, typer.Option(help="The call's date, YYYY-MM-DD.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print transcript and outcome as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print transcript and outcome as JSON.")
+    ] = False,
 ) -> None:
     """Talk to the agent as the debtor would, in text (interactive, or from a script)."""
     from voiceagent.dialog.chat import run_chat
@@ -145,7 +157,9 @@ def chat(
 
     acct = _load_account(account)
     try:
-        result = run_chat(acct, dialplan, script, _today(today), interactive=not as_json and script is None)
+        result = run_chat(
+            acct, dialplan, script, _today(today), interactive=not as_json and script is None
+        )
     except (DialplanError, MissingAccountField, RoutingError, OSError) as exc:
         _fail(str(exc), 1)
     if as_json:

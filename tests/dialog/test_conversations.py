@@ -117,9 +117,7 @@ def _check_no_disclosure_before_verification(
 ) -> None:
     lang = locale.split("-")[0]
     owed_words = money(account.amount_owed, account.currency, lang)
-    verified_at = next(
-        (i for i, s in enumerate(conv.state.trace) if s == "verified"), None
-    )
+    verified_at = next((i for i, s in enumerate(conv.state.trace) if s == "verified"), None)
     texts = [a.text for s in steps for a in s if isinstance(a, act.Say)]
     if verified_at is None:
         for text in texts:

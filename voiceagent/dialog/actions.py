@@ -1,4 +1,4 @@
-"""What the dialog engine asks the call to do, in order (a CRM write precedes the words about it)."""
+"""What the dialog engine asks the call to do, in order (a CRM write precedes its words)."""
 
 from __future__ import annotations
 
@@ -36,8 +36,7 @@ class ScheduleCallback:
 
 @dataclass(frozen=True, slots=True)
 class RecordFlag:
-    """Commit a contact flag: ``stop_contact``, ``dispute``, ``wrong_number``, ``already_paid``,
-    or ``refusal``."""
+    """Commit a contact flag (stop_contact, dispute, wrong_number, already_paid, refusal)."""
 
     flag: str
 

@@ -175,15 +175,15 @@ def _allowed_dynamic(plan: Dialplan) -> dict[str, frozenset[str]]:
         if case.if_ == "settlement_available"
     }
     for name in settlement_targets:
-        state = plan.states.get(name)
-        for prompt_id in state.say if state else []:
+        target = plan.states.get(name)
+        for prompt_id in target.say if target else []:
             allowed.setdefault(prompt_id, set()).update(SETTLEMENT_VARS)
     for name in recorded_targets | scheduled_targets:
-        state = plan.states.get(name)
-        if state is None:
+        after = plan.states.get(name)
+        if after is None:
             continue
         extra = PROMISE_VARS if name in recorded_targets else CALLBACK_VARS
-        for prompt_id in state.say:
+        for prompt_id in after.say:
             allowed.setdefault(prompt_id, set()).update(extra)
     return {k: frozenset(v) for k, v in allowed.items()}
 

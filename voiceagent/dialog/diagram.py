@@ -43,7 +43,9 @@ def table(plan: Dialplan) -> str:
     for name, state in plan.states.items():
         extra = f" factor={state.factor}" if isinstance(state, VerifyState) else ""
         outcome = f" outcome={state.outcome}" if state.outcome else ""
-        lines.append(f"{name:<{width}}  [{state.kind}{extra}{outcome}] says: {', '.join(state.say) or '-'}")
+        lines.append(
+            f"{name:<{width}}  [{state.kind}{extra}{outcome}] says: {', '.join(state.say) or '-'}"
+        )
         for src, on, dst in transitions(plan):
             if src == name:
                 lines.append(f"{'':<{width}}    {on} -> {dst}")

@@ -79,6 +79,10 @@ class DialogState:
     draft_date: date | None = None
     draft_amount: Decimal | None = None
     draft_time: time | None = None
+    counter_date: date | None = None
+    """The latest date the agent offered instead of the debtor's."""
+    counter_amount: Decimal | None = None
+    """The minimum amount the agent offered instead of the debtor's."""
     promise: act.RecordPromise | None = None
     callback_at: datetime | None = None
     result: str | None = None
@@ -248,7 +252,9 @@ def _route(ctx: CallContext, st: DialogState, intent: str) -> str | None:
     return None
 
 
-def _go(ctx: CallContext, st: DialogState, target: str, out: Out, u: Understanding | None) -> DialogState:
+def _go(
+    ctx: CallContext, st: DialogState, target: str, out: Out, u: Understanding | None
+) -> DialogState:
     if target not in ("$repeat", "$return") and target != st.state:
         st = replace(st, return_to=st.state)
     if u is not None and u.intent == "cannot_pay" and st.verified:
@@ -260,7 +266,7 @@ def _fallback(ctx: CallContext, st: DialogState, kind: str, out: Out) -> DialogS
     """Reprompt after silence or an unexpected answer, then give up to the fallback state."""
     state = _state(ctx, st.state)
     count = (st.no_input if kind == "no_input" else st.no_match) + 1
-    st = replace(st, **{kind: count})
+    st = replace(st, no_input=count) if kind == "no_input" else replace(st, no_match=count)
     limit = ctx.plan.limits.no_input if kind == "no_input" else ctx.plan.limits.no_match
     fb = getattr(state, kind)
     if count > limit:
@@ -270,12 +276,11 @@ def _fallback(ctx: CallContext, st: DialogState, kind: str, out: Out) -> DialogS
         return _go(ctx, st, target, out, None)
     if fb and fb.reprompt:
         _say(ctx, st, out, fb.reprompt, **_dynamic(ctx, st))
-    elif isinstance(state, PromiseState | CallbackState):
-        out.extend(st.last_says[-1:])
     elif state.reprompt:
         _say(ctx, st, out, state.reprompt, **_dynamic(ctx, st))
     else:
-        out.extend(st.last_says)
+        # Only the question: a retry never repeats a disclosure or a whole turn.
+        out.extend(st.last_says[-1:])
     return st
 
 
@@ -315,9 +320,13 @@ def _choose(state: ChoiceState, normalized: str) -> str | None:
     return None
 
 
-def _verify(ctx: CallContext, st: DialogState, state: VerifyState, digits: str, out: Out) -> DialogState:
+def _verify(
+    ctx: CallContext, st: DialogState, state: VerifyState, digits: str, out: Out
+) -> DialogState:
     expected = (
-        ctx.account.document_last4 if state.factor == "document_last4" else str(ctx.account.birth_year)
+        ctx.account.document_last4
+        if state.factor == "document_last4"
+        else str(ctx.account.birth_year)
     )
     # "ochenta y cinco" for 1985: the last two digits of a year are accepted.
     matches = digits == expected or (state.factor == "birth_year" and digits == expected[-2:])
@@ -342,7 +351,11 @@ def _negotiates(state: PromiseState | CallbackState, u: Understanding) -> bool:
 
 
 def _negotiate(
-    ctx: CallContext, st: DialogState, state: PromiseState | CallbackState, u: Understanding, out: Out
+    ctx: CallContext,
+    st: DialogState,
+    state: PromiseState | CallbackState,
+    u: Understanding,
+    out: Out,
 ) -> DialogState:
     """Answers inside a promise or callback state: slots, yes to a read-back, no to a counter."""
     has_slots = u.date is not None or u.amount is not None or u.time is not None
@@ -356,20 +369,19 @@ def _negotiate(
             return _progress(ctx, st, state, out)
     if st.pending in ("counter_date", "counter_amount") and not has_slots:
         if u.intent in ("affirm", "promise_to_pay"):
-            terms = _terms(ctx, st)
-            verdict = judge(terms, st.draft_amount or terms.owed, st.draft_date or ctx.today, ctx.today)
             if st.pending == "counter_date":
-                st = replace(st, draft_date=verdict.counter_date or st.draft_date)
+                st = replace(st, draft_date=st.counter_date)
             else:
-                st = replace(st, draft_amount=verdict.counter_amount or st.draft_amount)
+                st = replace(st, draft_amount=st.counter_amount)
             return _progress(ctx, replace(st, pending=None), state, out)
         if u.intent == "deny":
-            slot = "draft_date" if st.pending == "counter_date" else "draft_amount"
+            refused_date = st.pending == "counter_date"
             st = replace(st, counters=st.counters + 1, pending=None)
             if st.counters > ctx.plan.limits.counter_offers:
                 assert isinstance(state, PromiseState)
                 return _go(ctx, _result(st, "refused"), state.promise.gave_up, out, None)
-            return _progress(ctx, replace(st, **{slot: None}), state, out)
+            st = replace(st, draft_date=None) if refused_date else replace(st, draft_amount=None)
+            return _progress(ctx, st, state, out)
     if has_slots:
         return _progress(ctx, replace(_merge_slots(st, u), pending=None), state, out)
     return _fallback(ctx, st, "no_match", out)
@@ -383,7 +395,9 @@ def _progress(
     return _callback_progress(ctx, st, state, out)
 
 
-def _promise_progress(ctx: CallContext, st: DialogState, state: PromiseState, out: Out) -> DialogState:
+def _promise_progress(
+    ctx: CallContext, st: DialogState, state: PromiseState, out: Out
+) -> DialogState:
     """Ask for what is missing, counter what is outside policy, or read the promise back."""
     spec, terms, r = state.promise, _terms(ctx, st), ctx.renderer
     default = spec.plan if spec.plan in ("full", "settlement") else spec.default_amount
@@ -403,18 +417,26 @@ def _promise_progress(ctx: CallContext, st: DialogState, state: PromiseState, ou
         return replace(st, draft_date=None)
     if verdict.counter_date is not None:
         _say(ctx, st, out, spec.counter_date, counter_date=r.date(verdict.counter_date))
-        return replace(st, pending="counter_date")
+        return replace(st, pending="counter_date", counter_date=verdict.counter_date)
     if verdict.counter_amount is not None:
         _say(ctx, st, out, spec.counter_amount, counter_amount=r.money(verdict.counter_amount))
-        return replace(st, pending="counter_amount")
+        return replace(st, pending="counter_amount", counter_amount=verdict.counter_amount)
     amount = min(st.draft_amount, terms.owed)
     st = replace(st, draft_amount=amount, pending="confirm")
-    dyn = {"promise_amount": r.money(amount), "promise_date": r.date(st.draft_date)}
+    dyn = {"promise_amount": r.money(amount), "promise_date": r.date(_draft_date(st))}
     _say(ctx, st, out, spec.confirm, **dyn)
     return st
 
 
-def _callback_progress(ctx: CallContext, st: DialogState, state: CallbackState, out: Out) -> DialogState:
+def _draft_date(st: DialogState) -> date:
+    """The promise date being confirmed (set whenever a read-back is pending)."""
+    assert st.draft_date is not None
+    return st.draft_date
+
+
+def _callback_progress(
+    ctx: CallContext, st: DialogState, state: CallbackState, out: Out
+) -> DialogState:
     spec = state.callback
     if st.draft_date is None and st.draft_time is None:
         _say(ctx, st, out, spec.ask_when)
@@ -445,7 +467,9 @@ def _commit(
         out.append(promise)
         st = _result(replace(st, promise=promise, pending=None), "promise")
         return _go(ctx, st, state.promise.recorded, out, None)
-    at = datetime.combine(st.draft_date, st.draft_time or time.fromisoformat(state.callback.default_time))
+    at = datetime.combine(
+        _draft_date(st), st.draft_time or time.fromisoformat(state.callback.default_time)
+    )
     out.append(act.ScheduleCallback(at=at))
     st = _result(replace(st, callback_at=at, pending=None), "callback")
     return _go(ctx, st, state.callback.scheduled, out, None)

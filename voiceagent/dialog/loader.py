@@ -57,13 +57,13 @@ def line_of(tree: Any, path: Iterable[Any]) -> int | None:
     for key in path:
         if isinstance(node, dict) and key in node:
             try:
-                line = node.lc.key(key)[0] + 1
+                line = node.lc.key(key)[0] + 1  # type: ignore[attr-defined]
             except (AttributeError, KeyError, TypeError):
                 pass
             node = node[key]
         elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
             try:
-                line = node.lc.item(key)[0] + 1
+                line = node.lc.item(key)[0] + 1  # type: ignore[attr-defined]
             except (AttributeError, KeyError, TypeError):
                 pass
             node = node[key]
@@ -106,7 +106,9 @@ def load_dialplan_text(text: str, file: str = "<dialplan>") -> Dialplan:
         problems = []
         for err in exc.errors():
             loc = [p for p in err["loc"] if not (isinstance(p, str) and "[" in p)]
-            problems.append(Problem(file, line_of(tree, loc), _field(_named(tree, loc)), err["msg"]))
+            problems.append(
+                Problem(file, line_of(tree, loc), _field(_named(tree, loc)), err["msg"])
+            )
         raise DialplanError(problems) from None
     issues = check_plan(plan)
     if issues:
@@ -117,7 +119,7 @@ def load_dialplan_text(text: str, file: str = "<dialplan>") -> Dialplan:
 
 
 def _named(tree: Any, loc: list[Any]) -> list[Any]:
-    """Drop pydantic's union tags ("talk", "str") that are not keys of the file."""
+    """Drop the union tags pydantic adds to error locations ("talk", "str") that are not keys."""
     out, node = [], tree
     for key in loc:
         if isinstance(node, dict) and key in node:
@@ -126,10 +128,13 @@ def _named(tree: Any, loc: list[Any]) -> list[Any]:
         elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
             out.append(key)
             node = node[key]
-        elif not isinstance(node, dict | list):
-            break
-        elif isinstance(node, dict) and key not in node and key not in ("talk", "str"):
+        elif key in ("str", "Prompt") or (
+            isinstance(node, dict) and key == node.get("kind", "talk")
+        ):
+            continue
+        else:
             out.append(key)  # a missing required field: name it
+            node = None
     return out
 
 

@@ -91,7 +91,7 @@ class PayInFull(Strict):
 
 
 class Installments(Strict):
-    """Pay in up to ``max_count`` instalments of at least ``min_amount`` (the first one promised now)."""
+    """Up to ``max_count`` instalments of at least ``min_amount``; the first is promised now."""
 
     max_count: int = Field(ge=1, le=60)
     min_amount: Decimal = Field(ge=0)

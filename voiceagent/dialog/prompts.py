@@ -82,7 +82,8 @@ class PromptRenderer:
         if terms.settlement_amount is not None and terms.settlement_deadline is not None:
             values["settlement_amount"] = self.money(terms.settlement_amount)
             values["settlement_deadline"] = self.date(terms.settlement_deadline)
-            values["discount_percent"] = f"{terms.discount_percent:f}".rstrip("0").rstrip(".")
+            pct = terms.discount_percent or Decimal(0)
+            values["discount_percent"] = f"{pct.normalize():f}"
         return values
 
     def render(self, prompt_id: str, terms: Terms | None = None, **dynamic: str) -> str:

@@ -94,11 +94,14 @@ def load_routing(path: Path) -> Routing:
         routing = Routing.model_validate(_plain(tree))
     except ValidationError as exc:
         problems = [
-            Problem(str(path), line_of(tree, e["loc"]), _field(e["loc"]), e["msg"]) for e in exc.errors()
+            Problem(str(path), line_of(tree, e["loc"]), _field(e["loc"]), e["msg"])
+            for e in exc.errors()
         ]
         raise RoutingError("\n".join(map(str, problems))) from None
     for i, route in enumerate(routing.routes):
         if not (path.parent / route.dialplan).is_file():
             line = line_of(tree, ("routes", i, "dialplan"))
-            raise RoutingError(f"{path}:{line}: routes.{i}.dialplan: no such file {route.dialplan!r}")
+            raise RoutingError(
+                f"{path}:{line}: routes.{i}.dialplan: no such file {route.dialplan!r}"
+            )
     return routing

@@ -51,7 +51,7 @@ def _of(n: int, lang: str) -> str:
 
 
 def money(amount: Decimal, currency: str, lang: str) -> str:
-    """Say an amount: ``money(Decimal("1500000"), "COP", "es")`` -> "un millón quinientos mil pesos"."""
+    """Say an amount: 1500000 COP in es -> "un millón quinientos mil pesos"."""
     precision = get_currency_precision(currency)
     quantum = Decimal(1).scaleb(-precision)
     value = amount.quantize(quantum, rounding=ROUND_HALF_UP)
@@ -61,7 +61,9 @@ def money(amount: Decimal, currency: str, lang: str) -> str:
     if units is None:
         name = get_currency_name(currency, count=2, locale=_BABEL[lang])
         units = (name, name, "", "")
-    major_words = f"{_cardinal(major, lang, True)}{_of(major, lang)} {units[0 if major == 1 else 1]}"
+    major_words = (
+        f"{_cardinal(major, lang, True)}{_of(major, lang)} {units[0 if major == 1 else 1]}"
+    )
     if minor and units[2]:
         minor_words = f"{_cardinal(minor, lang, True)} {units[2 if minor == 1 else 3]}"
         return f"{major_words} {_AND[lang]} {minor_words}"

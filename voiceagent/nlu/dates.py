@@ -72,13 +72,19 @@ def _next_day_of_month(today: date, day: int) -> date | None:
     return None
 
 
-def _next_day_month(today: date, day: int, month: int) -> date | None:
-    for year in (today.year, today.year + 1):
+_RECENT_PAST = timedelta(days=31)
+"""A day and month up to this far back mean that past date ("November 15th" on the 18th),
+so the agent can say the date has passed instead of silently moving it a year ahead."""
+
+
+def _next_day_month(today: date, day: int, month: int, year: int | None = None) -> date | None:
+    years = (year,) if year else (today.year, today.year + 1)
+    for y in years:
         try:
-            candidate = date(year, month, day)
+            candidate = date(y, month, day)
         except ValueError:
             continue
-        if candidate >= today:
+        if year or candidate >= today or today - candidate <= _RECENT_PAST:
             return candidate
     return None
 
@@ -104,6 +110,11 @@ class DateResolver:
         next_month = lx.alternation("next_month")
         self._rules: list[tuple[str, re.Pattern[str]]] = [
             ("numeric", re.compile(r"\b(\d{1,2})/(\d{1,2})(?:/(\d{2,4}))?\b")),
+            (
+                "day_month_year",
+                re.compile(rf"\b{num}{_ORD}\s+(?:de\s+)?({months})\s+(?:de\s+|del\s+)?(\d{{4}})\b"),
+            ),
+            ("month_day_year", re.compile(rf"\b({months})\s+{num}{_ORD},?\s+(\d{{4}})\b")),
             ("day_of_month_in_words", re.compile(rf"\b{num}{_ORD}\s+(?:de\s+|of\s+)?({months})\b")),
             ("month_day", re.compile(rf"\b({months})\s+(?:the\s+)?{num}{_ORD}\b")),
             ("day_next_month", re.compile(rf"\b{num}{_ORD}\s+(?:\w+\s+)?(?:{next_month})\b")),
@@ -154,19 +165,28 @@ class DateResolver:
             day, month = (b, a) if self._lang == "en" else (a, b)
             if not (1 <= month <= 12):
                 return None
-            return _next_day_month(today, day, month)
+            year = int(g[2]) if g[2] else None
+            if year is not None and year < 100:
+                year += 2000
+            return _next_day_month(today, day, month, year)
+        if name == "day_month_year":
+            n = self._num(g[0])
+            return _next_day_month(today, n, self._months[g[1]], int(g[2])) if n else None
+        if name == "month_day_year":
+            n = self._num(g[1])
+            return _next_day_month(today, n, self._months[g[0]], int(g[2])) if n else None
         if name == "day_of_month_in_words":
-            day = self._num(g[0])
-            return _next_day_month(today, day, self._months[g[1]]) if day else None
+            n = self._num(g[0])
+            return _next_day_month(today, n, self._months[g[1]]) if n else None
         if name == "month_day":
-            day = self._num(g[1])
-            return _next_day_month(today, day, self._months[g[0]]) if day else None
+            n = self._num(g[1])
+            return _next_day_month(today, n, self._months[g[0]]) if n else None
         if name in ("day_next_month", "next_month_day"):
-            day = self._num(g[0])
+            n = self._num(g[0])
             first = _end_of_month(today) + timedelta(days=1)
-            if day is None or day > calendar.monthrange(first.year, first.month)[1]:
+            if n is None or n > calendar.monthrange(first.year, first.month)[1]:
                 return None
-            return first.replace(day=day)
+            return first.replace(day=n)
         if name == "in_days":
             count = self._num(g[0]) if g[0] else 1
             return today + timedelta(days=(count or 1) * self._units[g[1]])
@@ -182,6 +202,6 @@ class DateResolver:
         if name == "next_week":
             return _next_monday(today)
         if name == "day_of_month":
-            day = self._num(g[0])
-            return _next_day_of_month(today, day) if day else None
+            n = self._num(g[0])
+            return _next_day_of_month(today, n) if n else None
         return None
