@@ -171,3 +171,11 @@ def test_collector_disclosure_must_not_be_interruptible() -> None:
     broken = text.replace("interruptible: false", "interruptible: true", 1)
     assert broken != text
     assert "must be `interruptible: false`" in str(_error(broken))
+
+
+def test_committed_json_schema_matches_the_model() -> None:
+    from voiceagent.dialog.loader import schema_json
+
+    committed = (DIALPLANS / "dialplan.schema.json").read_text(encoding="utf-8")
+    hint = "run: voiceagent dialplan schema > dialplans/dialplan.schema.json"
+    assert committed == schema_json(), hint

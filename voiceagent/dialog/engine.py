@@ -6,95 +6,38 @@ back as actions in the order they must happen; a CRM write always precedes the w
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import date, datetime, time
-from decimal import Decimal
 
 from voiceagent.dialog import actions as act
-from voiceagent.dialog.account import Account
 from voiceagent.dialog.events import Dtmf, Event, Hangup, Heard, NoInput, Start
 from voiceagent.dialog.model import (
-    RESULTS,
     BranchState,
     CallbackState,
     ChoiceState,
-    Dialplan,
     EndState,
     PromiseState,
     StateBase,
     VerifyState,
 )
-from voiceagent.dialog.policy import Terms, judge, terms_for
-from voiceagent.dialog.prompts import PromptRenderer
-from voiceagent.nlu import Understander, Understanding, understander_for
+from voiceagent.dialog.policy import judge
+from voiceagent.dialog.state import (
+    CallContext,
+    DialogState,
+    Out,
+    dynamic,
+    merge_slots,
+    say,
+    state_of,
+    terms_of,
+    with_result,
+)
+from voiceagent.nlu import Understanding
 from voiceagent.nlu.lexicon import fold
 
-# A later result replaces the call's result only if it ranks at least as high.
-_RANK = {r: i for i, r in enumerate(reversed(RESULTS))}
-_RANK.update({"no_answer": -2, "hangup": -1})
+__all__ = ["CallContext", "DialogState", "step"]
+
 _MAX_HOPS = 50  # `next` chains longer than this are a dialplan loop
-
-
-@dataclass(frozen=True)
-class CallContext:
-    """Everything fixed for one call: plan, account, day and the derived offer terms."""
-
-    plan: Dialplan
-    account: Account
-    today: date
-    terms: Terms
-    hardship_terms: Terms
-    renderer: PromptRenderer
-    nlu: Understander
-
-    @classmethod
-    def create(cls, plan: Dialplan, account: Account, today: date) -> CallContext:
-        """Build the context; raises MissingAccountField before any word is said."""
-        terms = terms_for(plan.offers, account, today)
-        return cls(
-            plan=plan,
-            account=account,
-            today=today,
-            terms=terms,
-            hardship_terms=terms_for(plan.offers, account, today, hardship=True),
-            renderer=PromptRenderer(plan, account, terms),
-            nlu=understander_for(plan.dialplan.locale),
-        )
-
-
-@dataclass(frozen=True)
-class DialogState:
-    """Where one conversation stands (immutable; ``step`` returns a new one)."""
-
-    state: str = ""
-    verified: bool = False
-    hardship: bool = False
-    no_input: int = 0
-    no_match: int = 0
-    attempts: int = 0
-    counters: int = 0
-    return_to: str | None = None
-    pending: str | None = None
-    """``confirm``, ``counter_date`` or ``counter_amount`` inside a promise or callback state."""
-    draft_date: date | None = None
-    draft_amount: Decimal | None = None
-    draft_time: time | None = None
-    counter_date: date | None = None
-    """The latest date the agent offered instead of the debtor's."""
-    counter_amount: Decimal | None = None
-    """The minimum amount the agent offered instead of the debtor's."""
-    promise: act.RecordPromise | None = None
-    callback_at: datetime | None = None
-    result: str | None = None
-    ended: bool = False
-    spoken: bool = False
-    """Whether the debtor has said anything at all (silence to the end is ``no_answer``)."""
-    last_says: tuple[act.Say, ...] = ()
-    trace: tuple[str, ...] = field(default=())
-    """Why each transition happened (rule ids, intents), for explanations."""
-
-
-Out = list[act.Action]
 
 
 def step(ctx: CallContext, st: DialogState, event: Event) -> tuple[DialogState, Out]:
@@ -105,7 +48,7 @@ def step(ctx: CallContext, st: DialogState, event: Event) -> tuple[DialogState, 
     if isinstance(event, Start):
         st = _enter(ctx, st, ctx.plan.start, out, None)
     elif isinstance(event, Hangup):
-        st = replace(_result(st, "hangup"), ended=True)
+        st = replace(with_result(st, "hangup"), ended=True)
     elif isinstance(event, NoInput):
         st = _fallback(ctx, st, "no_input", out)
     elif isinstance(event, Dtmf):
@@ -119,28 +62,8 @@ def step(ctx: CallContext, st: DialogState, event: Event) -> tuple[DialogState, 
     return st, out
 
 
-def _state(ctx: CallContext, name: str) -> StateBase:
-    return ctx.plan.states[name]
-
-
-def _terms(ctx: CallContext, st: DialogState) -> Terms:
-    return ctx.hardship_terms if st.hardship else ctx.terms
-
-
-def _result(st: DialogState, result: str) -> DialogState:
-    if st.result is None or _RANK[result] >= _RANK[st.result]:
-        return replace(st, result=result)
-    return st
-
-
-def _say(ctx: CallContext, st: DialogState, out: Out, prompt_id: str, **dyn: str) -> None:
-    prompt = ctx.plan.prompt(prompt_id)
-    text = ctx.renderer.render(prompt_id, _terms(ctx, st), **dyn)
-    out.append(act.Say(text=text, prompt_id=prompt_id, interruptible=prompt.interruptible))
-
-
 def _branch(ctx: CallContext, st: DialogState, state: BranchState) -> str:
-    terms = _terms(ctx, st)
+    terms = terms_of(ctx, st)
     holds = {
         "settlement_available": terms.settlement_amount is not None,
         "installments_available": terms.installments_max > 1,
@@ -176,7 +99,7 @@ def _enter(
             return st
         if name == "$return":
             return _resume(ctx, st, out)
-        state = _state(ctx, name)
+        state = state_of(ctx, name)
         if name != st.state:
             st = replace(st, state=name, no_input=0, no_match=0, attempts=0, pending=None)
         st = replace(st, trace=(*st.trace, f"-> {name}"))
@@ -184,15 +107,15 @@ def _enter(
             name = _branch(ctx, st, state)
             continue
         if state.outcome:
-            st = _result(st, state.outcome)
+            st = with_result(st, state.outcome)
         transfer = _entry_actions(ctx, state, out)
         for prompt_id in state.say:
-            _say(ctx, st, out, prompt_id, **_dynamic(ctx, st))
+            say(ctx, st, out, prompt_id, **dynamic(ctx, st))
         if isinstance(state, PromiseState):
             st = replace(st, counters=0)
-            return _promise_progress(ctx, _merge_slots(st, u), state, out)
+            return _promise_progress(ctx, merge_slots(st, u), state, out)
         if isinstance(state, CallbackState):
-            return _callback_progress(ctx, _merge_slots(st, u), state, out)
+            return _callback_progress(ctx, merge_slots(st, u), state, out)
         if isinstance(state, EndState):
             out.append(transfer or act.Hangup())
             return replace(st, ended=True)
@@ -205,44 +128,22 @@ def _enter(
     raise RuntimeError(f"dialplan {ctx.plan.dialplan.id}: `next` loop through {name!r}")
 
 
-def _dynamic(ctx: CallContext, st: DialogState) -> dict[str, str]:
-    """Call-time values for prompts that the load checks allow to use them."""
-    dyn: dict[str, str] = {}
-    if st.promise is not None:
-        dyn["promise_amount"] = ctx.renderer.money(st.promise.amount)
-        dyn["promise_date"] = ctx.renderer.date(st.promise.due)
-    if st.callback_at is not None:
-        dyn["callback_when"] = ctx.renderer.when(st.callback_at)
-    return dyn
-
-
 def _resume(ctx: CallContext, st: DialogState, out: Out) -> DialogState:
     """Go back to the state a side question interrupted and ask its question again."""
     name = st.return_to or ctx.plan.start
-    state = _state(ctx, name)
+    state = state_of(ctx, name)
     st = replace(st, state=name, return_to=None)
     if isinstance(state, PromiseState):
         return _promise_progress(ctx, st, state, out)
     if isinstance(state, CallbackState):
         return _callback_progress(ctx, st, state, out)
     for prompt_id in [state.reprompt] if state.reprompt else state.say:
-        _say(ctx, st, out, prompt_id, **_dynamic(ctx, st))
+        say(ctx, st, out, prompt_id, **dynamic(ctx, st))
     return st
 
 
-def _merge_slots(st: DialogState, u: Understanding | None) -> DialogState:
-    if u is None:
-        return st
-    return replace(
-        st,
-        draft_date=u.date or st.draft_date,
-        draft_amount=u.amount if u.amount is not None else st.draft_amount,
-        draft_time=u.time or st.draft_time,
-    )
-
-
 def _route(ctx: CallContext, st: DialogState, intent: str) -> str | None:
-    state = _state(ctx, st.state)
+    state = state_of(ctx, st.state)
     h = ctx.plan.handlers
     for table in (state.on, h.verified if st.verified else h.unverified, h.any):
         if intent in table:
@@ -264,7 +165,7 @@ def _go(
 
 def _fallback(ctx: CallContext, st: DialogState, kind: str, out: Out) -> DialogState:
     """Reprompt after silence or an unexpected answer, then give up to the fallback state."""
-    state = _state(ctx, st.state)
+    state = state_of(ctx, st.state)
     count = (st.no_input if kind == "no_input" else st.no_match) + 1
     st = replace(st, no_input=count) if kind == "no_input" else replace(st, no_match=count)
     limit = ctx.plan.limits.no_input if kind == "no_input" else ctx.plan.limits.no_match
@@ -272,12 +173,12 @@ def _fallback(ctx: CallContext, st: DialogState, kind: str, out: Out) -> DialogS
     if count > limit:
         target = (fb.then if fb and fb.then else None) or getattr(ctx.plan.defaults, kind)
         if kind == "no_input" and not st.spoken:
-            st = _result(st, "no_answer")
+            st = with_result(st, "no_answer")
         return _go(ctx, st, target, out, None)
     if fb and fb.reprompt:
-        _say(ctx, st, out, fb.reprompt, **_dynamic(ctx, st))
+        say(ctx, st, out, fb.reprompt, **dynamic(ctx, st))
     elif state.reprompt:
-        _say(ctx, st, out, state.reprompt, **_dynamic(ctx, st))
+        say(ctx, st, out, state.reprompt, **dynamic(ctx, st))
     else:
         # Only the question: a retry never repeats a disclosure or a whole turn.
         out.extend(st.last_says[-1:])
@@ -285,7 +186,7 @@ def _fallback(ctx: CallContext, st: DialogState, kind: str, out: Out) -> DialogS
 
 
 def _on_dtmf(ctx: CallContext, st: DialogState, digits: str, out: Out) -> DialogState:
-    state = _state(ctx, st.state)
+    state = state_of(ctx, st.state)
     if isinstance(state, VerifyState):
         return _verify(ctx, st, state, digits, out)
     intent = ctx.plan.dtmf.get(digits[:1])
@@ -295,7 +196,7 @@ def _on_dtmf(ctx: CallContext, st: DialogState, digits: str, out: Out) -> Dialog
 
 
 def _on_heard(ctx: CallContext, st: DialogState, u: Understanding, out: Out) -> DialogState:
-    state = _state(ctx, st.state)
+    state = state_of(ctx, st.state)
     st = replace(st, trace=(*st.trace, f"{u.intent} [{u.explain.get('rule')}]"))
     if isinstance(state, VerifyState):
         if u.digits:
@@ -336,7 +237,7 @@ def _verify(
     attempts = st.attempts + 1
     if attempts >= state.attempts:
         return _go(ctx, replace(st, attempts=attempts), state.on["not_verified"], out, None)
-    _say(ctx, st, out, state.retry)
+    say(ctx, st, out, state.retry)
     return replace(st, attempts=attempts)
 
 
@@ -379,11 +280,11 @@ def _negotiate(
             st = replace(st, counters=st.counters + 1, pending=None)
             if st.counters > ctx.plan.limits.counter_offers:
                 assert isinstance(state, PromiseState)
-                return _go(ctx, _result(st, "refused"), state.promise.gave_up, out, None)
+                return _go(ctx, with_result(st, "refused"), state.promise.gave_up, out, None)
             st = replace(st, draft_date=None) if refused_date else replace(st, draft_amount=None)
             return _progress(ctx, st, state, out)
     if has_slots:
-        return _progress(ctx, replace(_merge_slots(st, u), pending=None), state, out)
+        return _progress(ctx, replace(merge_slots(st, u), pending=None), state, out)
     return _fallback(ctx, st, "no_match", out)
 
 
@@ -399,32 +300,32 @@ def _promise_progress(
     ctx: CallContext, st: DialogState, state: PromiseState, out: Out
 ) -> DialogState:
     """Ask for what is missing, counter what is outside policy, or read the promise back."""
-    spec, terms, r = state.promise, _terms(ctx, st), ctx.renderer
+    spec, terms, r = state.promise, terms_of(ctx, st), ctx.renderer
     default = spec.plan if spec.plan in ("full", "settlement") else spec.default_amount
     if st.draft_amount is None and default == "full":
         st = replace(st, draft_amount=terms.owed)
     if st.draft_amount is None and default == "settlement" and terms.settlement_amount:
         st = replace(st, draft_amount=terms.settlement_amount)
     if st.draft_date is None:
-        _say(ctx, st, out, spec.ask_date)
+        say(ctx, st, out, spec.ask_date)
         return st
     if st.draft_amount is None:
-        _say(ctx, st, out, spec.ask_amount)
+        say(ctx, st, out, spec.ask_amount)
         return st
     verdict = judge(terms, st.draft_amount, st.draft_date, ctx.today, spec.plan)
     if verdict.reason == "past_date":
-        _say(ctx, st, out, spec.past_date)
+        say(ctx, st, out, spec.past_date)
         return replace(st, draft_date=None)
     if verdict.counter_date is not None:
-        _say(ctx, st, out, spec.counter_date, counter_date=r.date(verdict.counter_date))
+        say(ctx, st, out, spec.counter_date, counter_date=r.date(verdict.counter_date))
         return replace(st, pending="counter_date", counter_date=verdict.counter_date)
     if verdict.counter_amount is not None:
-        _say(ctx, st, out, spec.counter_amount, counter_amount=r.money(verdict.counter_amount))
+        say(ctx, st, out, spec.counter_amount, counter_amount=r.money(verdict.counter_amount))
         return replace(st, pending="counter_amount", counter_amount=verdict.counter_amount)
     amount = min(st.draft_amount, terms.owed)
     st = replace(st, draft_amount=amount, pending="confirm")
     dyn = {"promise_amount": r.money(amount), "promise_date": r.date(_draft_date(st))}
-    _say(ctx, st, out, spec.confirm, **dyn)
+    say(ctx, st, out, spec.confirm, **dyn)
     return st
 
 
@@ -439,13 +340,13 @@ def _callback_progress(
 ) -> DialogState:
     spec = state.callback
     if st.draft_date is None and st.draft_time is None:
-        _say(ctx, st, out, spec.ask_when)
+        say(ctx, st, out, spec.ask_when)
         return st
     day = st.draft_date or ctx.today
     at = st.draft_time or time.fromisoformat(spec.default_time)
     when = datetime.combine(day, at)
     st = replace(st, draft_date=day, draft_time=at, pending="confirm")
-    _say(ctx, st, out, spec.confirm, callback_when=ctx.renderer.when(when))
+    say(ctx, st, out, spec.confirm, callback_when=ctx.renderer.when(when))
     return st
 
 
@@ -456,7 +357,7 @@ def _commit(
     assert st.draft_date is not None
     if isinstance(state, PromiseState):
         assert st.draft_amount is not None
-        terms = _terms(ctx, st)
+        terms = terms_of(ctx, st)
         verdict = judge(terms, st.draft_amount, st.draft_date, ctx.today, state.promise.plan)
         promise = act.RecordPromise(
             amount=st.draft_amount,
@@ -465,11 +366,11 @@ def _commit(
             plan=verdict.plan,
         )
         out.append(promise)
-        st = _result(replace(st, promise=promise, pending=None), "promise")
+        st = with_result(replace(st, promise=promise, pending=None), "promise")
         return _go(ctx, st, state.promise.recorded, out, None)
     at = datetime.combine(
         _draft_date(st), st.draft_time or time.fromisoformat(state.callback.default_time)
     )
     out.append(act.ScheduleCallback(at=at))
-    st = _result(replace(st, callback_at=at, pending=None), "callback")
+    st = with_result(replace(st, callback_at=at, pending=None), "callback")
     return _go(ctx, st, state.callback.scheduled, out, None)
