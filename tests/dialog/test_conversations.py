@@ -136,3 +136,16 @@ def _check_collector_disclosure(plan: Any, steps: list[list[act.Action]]) -> Non
         for a in says:
             if a.prompt_id == disclosure:
                 assert not a.interruptible
+
+
+def test_every_language_reaches_every_outcome() -> None:
+    from voiceagent.dialog.model import RESULTS
+
+    reached: dict[str, set[str]] = {}
+    for param in _scenarios():
+        sc = param.values[0]
+        locale = str(sc["dialplan"]).split("/")[0]
+        reached.setdefault(locale, set()).add(sc["expect"]["result"])
+    assert set(reached) == {"es-419", "pt-BR", "en-US"}
+    for locale, results in reached.items():
+        assert results == set(RESULTS), f"{locale} misses {set(RESULTS) - results}"

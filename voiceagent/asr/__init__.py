@@ -1,0 +1,1 @@
+"""Speech recognition engines behind a small interface (shared model + per-call session)."""

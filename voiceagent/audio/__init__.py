@@ -1,0 +1,1 @@
+"""Audio primitives: pure functions and dataclasses, no I/O except the WAV recorder."""

@@ -1,0 +1,1 @@
+"""Speech synthesis engines behind a small interface (one loaded voice per process)."""
