@@ -13,5 +13,5 @@ class Synthesizer(Protocol):
     """Identifies the voice and its synthesis parameters (part of the prompt-cache key)."""
 
     def synthesize(self, text: str) -> Iterator[bytes]:
-        """Yield PCM16 mono 8 kHz audio, one chunk per sentence or clause, as soon as each is ready."""
+        """Yield PCM16 mono 8 kHz audio, one chunk per clause, as soon as each is ready."""
         ...
