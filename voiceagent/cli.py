@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from voiceagent import __version__
+from voiceagent.models_cli import models_app
 
 app = typer.Typer(
     help="voiceagent: a virtual agent for debt-collection calls.",
@@ -20,6 +21,7 @@ app = typer.Typer(
 )
 dialplan_app = typer.Typer(help="Validate and inspect dialplans.", no_args_is_help=True)
 app.add_typer(dialplan_app, name="dialplan")
+app.add_typer(models_app, name="models")
 
 
 def _today(value: str | None) -> date:
@@ -168,6 +170,70 @@ def chat(
         for turn in result["transcript"]:
             print(f"{turn['speaker']:>6}: {turn['text']}")
         print(f"outcome: {json.dumps(result['outcome'], ensure_ascii=False)}")
+
+
+@app.command()
+def simulate(
+    account: Annotated[Path, typer.Option(help="ACCOUNT.json with the debtor's data.")],
+    script: Annotated[Path, typer.Option(help="Debtor turns, one per line (as for chat).")],
+    out: Annotated[
+        Path, typer.Option(help="Directory for recording.wav, transcript.json, crm.jsonl.")
+    ],
+    dialplan: Annotated[
+        Path | None, typer.Option(help="Dialplan YAML; default: routing.yaml.")
+    ] = None,
+    today: Annotated[str | None, typer.Option(help="The call's date, YYYY-MM-DD.")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print outcome and latency as JSON.")
+    ] = False,
+    realtime: Annotated[bool, typer.Option(help="Run at wall-clock speed.")] = False,
+    asr: Annotated[str, typer.Option(help="Recognizer: whisper or vosk.")] = "whisper",
+    echo_db: Annotated[
+        float | None, typer.Option(help="Echo the agent back at this attenuation (dB).")
+    ] = None,
+) -> None:
+    """Run a whole call through the speech pipeline against a scripted, speaking debtor."""
+    import asyncio
+
+    from voiceagent.call.simulate import latency_summary, load_engines, simulate_call
+    from voiceagent.config import get_settings
+    from voiceagent.dialog.chat import pick_plan
+    from voiceagent.dialog.loader import DialplanError
+
+    if asr not in ("whisper", "vosk"):
+        _fail("--asr must be whisper or vosk")
+    acct = _load_account(account)
+    try:
+        plan = pick_plan(acct, dialplan)
+    except DialplanError as exc:
+        _fail(str(exc), 1)
+    settings = get_settings()
+    engines = load_engines(
+        plan.dialplan.locale, asr, settings.models_path, settings.data_dir / "prompt-cache"
+    )
+    lines = script.read_text(encoding="utf-8").splitlines()
+    echo_gain = 10 ** (-echo_db / 20) if echo_db is not None else 0.0
+    try:
+        result, _ = asyncio.run(
+            simulate_call(plan, acct, lines, _today(today), out, engines, realtime, echo_gain)
+        )
+    finally:
+        engines.pools.shutdown()
+    latency = latency_summary(result)
+    if as_json:
+        transcript = [{"speaker": t["speaker"], "text": t["text"]} for t in result.transcript]
+        payload = {"transcript": transcript, "outcome": result.outcome, "latency_ms": latency}
+        print(json.dumps(payload, ensure_ascii=False, indent=2))
+        return
+    for t in result.transcript:
+        print(f"{t['start_ms'] / 1000:7.2f}s {t['speaker']:>6}: {t['text']}")
+    print(f"outcome: {json.dumps(result.outcome, ensure_ascii=False)}")
+    print("turn  end-of-speech->first-audio  asr  tts-first")
+    for i, turn in enumerate(result.turns, start=1):
+        print(f"{i:>4}  {turn.latency_ms!s:>10} ms  {turn.asr_ms:7.0f}  {turn.tts_first_ms:7.0f}")
+    print(
+        f"latency p50 {latency['p50']} ms, p95 {latency['p95']} ms; recording: {out}/recording.wav"
+    )
 
 
 @app.command()

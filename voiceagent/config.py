@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from platformdirs import user_data_dir
-from pydantic import Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -28,8 +28,10 @@ class Settings(BaseSettings):
     """SQLAlchemy URL; empty means a SQLite file in ``data_dir``."""
     dialplans_dir: Path = PROJECT_ROOT / "dialplans"
     """Root of ``<locale>/<name>.yaml`` dialplans and ``routing.yaml``."""
-    models_dir: Path = PROJECT_ROOT / "models"
-    """Where the ``models`` command puts speech models."""
+    models_dir: Path | None = Field(
+        default=None, validation_alias=AliasChoices("VOICEAGENT_MODELS_DIR", "VOICEAGENT_MODELS")
+    )
+    """Where the ``models`` command puts speech models (default: ``<data_dir>/models``)."""
     host: str = "127.0.0.1"
     """Address the HTTP server binds."""
     port: int = 8080
@@ -38,6 +40,18 @@ class Settings(BaseSettings):
     """When true, a missing speech model is an error, never a skip."""
     mask_pii: bool = True
     """Mask names, phones, amounts and document numbers in logs."""
+
+    @model_validator(mode="after")
+    def _models_under_data_dir(self) -> Settings:
+        if self.models_dir is None:
+            self.models_dir = self.data_dir / "models"
+        return self
+
+    @property
+    def models_path(self) -> Path:
+        """The models directory (always set after validation)."""
+        assert self.models_dir is not None
+        return self.models_dir
 
     def resolved_database_url(self) -> str:
         """Return the database URL, defaulting to a SQLite file in the data directory."""

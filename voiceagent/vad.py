@@ -3,8 +3,8 @@
 The Endpointer is hysteresis on top of a per-frame speech flag: an utterance starts after
 ``start_ms`` of speech within a short window, keeps ``preroll_ms`` of audio from before the
 onset for the recognizer, and ends after ``end_silence_ms`` of trailing silence. Bursts shorter
-than ``min_speech_ms`` (clicks, a cough) are dropped. While the agent is talking, frames whose
-energy is not clearly above the agent's own audio are treated as echo, not speech.
+than ``min_speech_ms`` (clicks, a cough) are dropped. While the agent is talking, frames not
+clearly louder than the estimated echo of the agent's own voice are treated as echo.
 """
 
 from __future__ import annotations
@@ -16,6 +16,11 @@ from typing import Protocol
 import numpy as np
 
 from voiceagent.audio.format import BYTES_PER_FRAME, FRAME_MS, RATE_HZ
+
+_AGENT_TALKING = 300.0
+"""Agent frames at least this loud (RMS) feed the echo estimate."""
+_MIN_ECHO_EVIDENCE = 25
+"""Agent-talking frames (500 ms) before the echo estimate is trusted."""
 
 
 class Vad(Protocol):
@@ -64,8 +69,11 @@ class EndpointerConfig:
     """Audio kept from before the onset (the recognizer needs the first phoneme)."""
     max_utterance_ms: int = 15_000
     """A turn is cut here even if the debtor keeps talking."""
-    echo_margin: float = 1.6
-    """While the agent talks, inbound speech must be this many times louder than the agent."""
+    echo_margin: float = 2.0
+    """While the agent talks, inbound audio less than this many times louder than the
+    estimated echo of the agent's voice is taken for echo, not speech."""
+    echo_window_ms: int = 5000
+    """How much agent-talking time the echo estimate looks back over."""
     min_level: float = 200.0
     """Frames quieter than this (RMS of PCM16) are silence whatever the VAD says."""
 
@@ -87,6 +95,8 @@ class SpeechEnded:
     speech_ms: int
     """Milliseconds of frames classified as speech."""
     pcm16_8k: bytes
+    undrained_pcm16_8k: bytes = b""
+    """The end of the utterance that ``drain()`` had not handed out yet."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +104,7 @@ class SpeechDropped:
     """An onset that turned out to be noise (too little speech)."""
 
     onset_ms: int
+    speech_ms: int = 0
 
 
 VadEvent = SpeechStarted | SpeechEnded | SpeechDropped
@@ -109,6 +120,8 @@ class Endpointer:
         self._window: deque[bool] = deque(maxlen=max(1, c.start_window_ms // FRAME_MS))
         self._preroll: deque[bytes] = deque(maxlen=max(1, c.preroll_ms // FRAME_MS))
         self._utterance: list[bytes] = []
+        self._ratios: deque[float] = deque(maxlen=max(10, c.echo_window_ms // FRAME_MS))
+        self._drained = 0
         self._in_speech = False
         self._onset_ms = 0
         self._last_speech_ms = 0
@@ -129,9 +142,17 @@ class Endpointer:
     def classify(self, pcm16_8k: bytes, agent_level: float = 0.0) -> bool:
         """Speech flag for one frame, gated by level and by the agent's own (echoed) audio."""
         level = rms(pcm16_8k)
+        if agent_level > _AGENT_TALKING:
+            # The line's echo return: inbound/agent level ratios while the agent talks and the
+            # debtor does not (frames inside an utterance are left out); a high percentile is
+            # the loudest echo to expect. Until there is enough evidence, assume -6 dB.
+            if not self._in_speech:
+                self._ratios.append(min(level / agent_level, 4.0))
+            enough = len(self._ratios) >= _MIN_ECHO_EVIDENCE
+            echo = float(np.percentile(self._ratios, 90)) if enough else 0.5
+            if level < agent_level * echo * self.config.echo_margin:
+                return False
         if level < self.config.min_level:
-            return False
-        if agent_level > 0.0 and level < agent_level * self.config.echo_margin:
             return False
         return self.vad.is_speech(pcm16_8k)
 
@@ -153,6 +174,7 @@ class Endpointer:
                 self._last_speech_ms = t_ms
                 self._speech_ms = voiced
                 self._utterance = list(self._preroll)
+                self._drained = 0
                 self._window.clear()
                 return [SpeechStarted(onset_ms=self._onset_ms)]
             return []
@@ -166,20 +188,35 @@ class Endpointer:
             return [self._end()]
         return []
 
+    def undrained_frames(self) -> int:
+        """Frames of the current utterance not yet handed out by ``drain``."""
+        return len(self._utterance) - self._drained if self._in_speech else 0
+
+    def drain(self) -> bytes:
+        """The utterance audio (pre-roll first) not handed out yet: stream it to the recognizer."""
+        if not self._in_speech:
+            return b""
+        new = b"".join(self._utterance[self._drained :])
+        self._drained = len(self._utterance)
+        return new
+
     def _end(self) -> VadEvent:
         onset, speech_ms = self._onset_ms, self._speech_ms
         audio = b"".join(self._utterance)
+        undrained = b"".join(self._utterance[self._drained :])
+        self._drained = 0
         self._in_speech = False
         self._utterance = []
         self._preroll.clear()
         self._speech_ms = 0
         if speech_ms < self.config.min_speech_ms:
-            return SpeechDropped(onset_ms=onset)
+            return SpeechDropped(onset_ms=onset, speech_ms=speech_ms)
         return SpeechEnded(
             onset_ms=onset,
             end_ms=self._last_speech_ms + FRAME_MS,
             speech_ms=speech_ms,
             pcm16_8k=audio,
+            undrained_pcm16_8k=undrained,
         )
 
     def reset(self) -> None:

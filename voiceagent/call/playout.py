@@ -16,6 +16,10 @@ class Segment:
     prompt_id: str
     clause: int
     interruptible: bool
+    say_no: int = 0
+    """Which spoken prompt of the call this is (one number per Say, counting from 1)."""
+    say_text: str = ""
+    """The whole prompt's text (the transcript shows it when its first frame plays)."""
 
 
 class Playout:

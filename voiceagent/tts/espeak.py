@@ -10,15 +10,21 @@ from voiceagent.audio.resample import resample_pcm16
 from voiceagent.nlu.lexicon import language_of
 
 _VOICES = {"es": "es-419", "pt": "pt-br", "en": "en-us"}
+# Slowed down: Whisper base understands slow espeak-ng well through the 8 kHz telephone band,
+# default-speed espeak-ng poorly (measured in ../shared/research/spanish-asr-hunt.md and here).
+_PACE = {"es": (135, 4), "pt": (120, 6), "en": (135, 4)}
 
 
 class EspeakSpeaker:
     """Speaks text with espeak-ng (Debian package) and returns PCM16 8 kHz."""
 
-    def __init__(self, locale: str, words_per_minute: int = 135, gap_10ms: int = 4) -> None:
-        self.voice = _VOICES[language_of(locale)]
-        self.words_per_minute = words_per_minute
-        self.gap_10ms = gap_10ms
+    def __init__(
+        self, locale: str, words_per_minute: int | None = None, gap_10ms: int | None = None
+    ) -> None:
+        lang = language_of(locale)
+        self.voice = _VOICES[lang]
+        self.words_per_minute = words_per_minute or _PACE[lang][0]
+        self.gap_10ms = gap_10ms if gap_10ms is not None else _PACE[lang][1]
         self.name = f"espeak-ng:{self.voice}:{words_per_minute}:{gap_10ms}"
 
     def speak(self, text: str) -> bytes:

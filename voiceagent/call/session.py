@@ -1,0 +1,447 @@
+"""One call: transport frames -> Endpointer -> recognizer -> dialog -> synthesizer -> playout.
+
+One task runs the 20 ms tick loop (read a frame, detect speech, barge-in, send a frame, record);
+one task feeds the recognizer in 100 ms batches; one task runs the dialog and speaks. Engine
+calls go to bounded pools; nothing blocking runs on the event loop. Barge-in is decided here,
+and only here: sustained debtor speech over interruptible agent audio flushes the playout and
+stops the synthesis; if what was said turns out to be a backchannel ("ajá", "mhm", "tá"), the
+interrupted prompt resumes from the clause that was cut.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from voiceagent.asr.base import Recognizer, RecognizerSession, Transcript
+from voiceagent.audio.format import FRAME_MS
+from voiceagent.call.actions import WRITES, CallSink
+from voiceagent.call.backchannel import is_backchannel
+from voiceagent.call.clock import Clock
+from voiceagent.call.playout import Playout, Segment
+from voiceagent.dialog import actions as act
+from voiceagent.dialog.conversation import Conversation
+from voiceagent.telephony.base import CallTransport
+from voiceagent.tts.cache import PromptCache
+from voiceagent.vad import Endpointer, SpeechEnded, SpeechStarted
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_BATCH_FRAMES = 5  # 100 ms of speech per hop to the recognizer thread
+_DISCARD = SpeechEnded(onset_ms=-1, end_ms=-1, speech_ms=0, pcm16_8k=b"")
+"""Marker: finish the recognizer's utterance and throw the result away (it was noise)."""
+
+
+@dataclass(frozen=True)
+class Pools:
+    """The named, bounded thread pools engine calls run on."""
+
+    asr: ThreadPoolExecutor
+    tts: ThreadPoolExecutor
+    io: ThreadPoolExecutor
+
+    @classmethod
+    def create(cls, asr: int = 2, tts: int = 2, io: int = 2) -> Pools:
+        """Pools sized from config."""
+        return cls(
+            ThreadPoolExecutor(asr, thread_name_prefix="asr"),
+            ThreadPoolExecutor(tts, thread_name_prefix="tts"),
+            ThreadPoolExecutor(io, thread_name_prefix="io"),
+        )
+
+    def shutdown(self) -> None:
+        """Stop the pools."""
+        for pool in (self.asr, self.tts, self.io):
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """Turn-taking timings (milliseconds)."""
+
+    barge_in_ms: int = 200
+    """Debtor speech over interruptible agent audio for this long stops the agent."""
+    backchannel_max_ms: int = 900
+    """Longer utterances are never treated as backchannels."""
+    no_input_ms: int = 6000
+    """Silence after the agent finished asking before the dialog gets NoInput."""
+    max_call_ms: int = 20 * 60_000
+
+
+@dataclass
+class TurnMetrics:
+    """Latency of one agent reply, measured from the true end of the debtor's speech."""
+
+    end_of_speech_ms: int
+    asr_ms: float = 0.0
+    dialog_ms: float = 0.0
+    tts_first_ms: float = 0.0
+    first_frame_ms: int | None = None
+    """Call time of the reply's first audio frame out."""
+
+    @property
+    def latency_ms(self) -> int | None:
+        """End of speech -> first agent audio frame out."""
+        return None if self.first_frame_ms is None else self.first_frame_ms - self.end_of_speech_ms
+
+
+@dataclass
+class CallResult:
+    """What a finished call leaves behind."""
+
+    outcome: dict[str, Any]
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+    turns: list[TurnMetrics] = field(default_factory=list)
+    barge_ins: list[dict[str, int]] = field(default_factory=list)
+    duration_ms: int = 0
+    ended_by: str = ""
+
+
+@dataclass
+class _Interrupted:
+    says: list[act.Say]
+    clause: int
+
+
+class CallSession:
+    """Runs one call to its end; see the module docstring for the tasks and their roles."""
+
+    def __init__(
+        self,
+        call_id: str,
+        conversation: Conversation,
+        transport: CallTransport,
+        recognizer: Recognizer,
+        voice: PromptCache,
+        endpointer: Endpointer,
+        pools: Pools,
+        sink: CallSink,
+        clock: Clock,
+        record: Callable[[bytes, bytes], None] | None = None,
+        config: SessionConfig | None = None,
+    ) -> None:
+        self.call_id = call_id
+        self.conv = conversation
+        self.transport = transport
+        self.recognizer = recognizer
+        self.voice = voice
+        self.endpointer = endpointer
+        self.pools = pools
+        self.sink = sink
+        self.clock = clock
+        self._record = record
+        self.config = config or SessionConfig()
+        self.lang = conversation.ctx.plan.dialplan.locale
+        self.playout = Playout()
+        self.result = CallResult(outcome={})
+        self.t_ms = 0
+        self._busy = 0
+        self._inputs: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=16)
+        self._asr_q: asyncio.Queue[bytes | SpeechEnded] = asyncio.Queue(maxsize=64)
+        self._finals: asyncio.Queue[tuple[SpeechEnded, Transcript]] = asyncio.Queue(maxsize=8)
+        self._speaking_gen = 0
+        self._barge_pending: int | None = None
+        self._barged_at: int | None = None
+        self._interrupted: _Interrupted | None = None
+        self._worker_idle = True
+        self._idle_ms = 0
+        self._closing: act.Action | None = None
+        self._pending_turn: TurnMetrics | None = None
+        self._record_buf: list[tuple[bytes, bytes]] = []
+        self._turn_open = False
+        """From the end of the debtor's speech until the reply's first audio is queued."""
+        self._cut: Segment | None = None
+        self._drained = asyncio.Event()
+        self._logged_say = 0
+        self._say_no = 0
+        self._agent_levels: deque[float] = deque([0.0] * 20, maxlen=20)
+
+    async def _run_in(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
+        self._busy += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+        finally:
+            self._busy -= 1
+
+    async def run(self) -> CallResult:
+        """Answer, talk, and return when the call has ended."""
+        asr_session = self.recognizer.open()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                feeder = tg.create_task(self._asr_feeder(asr_session))
+                worker = tg.create_task(self._dialog_worker())
+                await self._inputs.put(("start", None))
+                await self._tick_loop()
+                worker.cancel()
+                feeder.cancel()
+        finally:
+            await self._flush_recording()
+        self.result.outcome = self.conv.outcome()
+        self.result.duration_ms = self.t_ms
+        self.result.transcript.sort(key=lambda t: t["start_ms"])
+        return self.result
+
+    async def _tick_loop(self) -> None:
+        while True:
+            inbound = await self.transport.read()
+            if inbound.hangup:
+                self.conv.hangup()
+                self.result.ended_by = "debtor"
+                return
+            if inbound.dtmf:
+                await self._inputs.put(("dtmf", inbound.dtmf))
+            self._on_frame(inbound.pcm16_8k)
+            out = self.playout.next_frame()
+            self._log_playing()
+            if not self.playout.busy:
+                self._drained.set()
+            if self._pending_turn is not None and self.playout.current is not None:
+                self._pending_turn.first_frame_ms = self.t_ms
+                self._pending_turn = None
+            await self.transport.write(out)
+            self._record_buf.append((inbound.pcm16_8k, out))
+            if len(self._record_buf) >= 50:
+                await self._flush_recording()
+            self.t_ms += FRAME_MS
+            if self._closing is not None and not self.playout.busy and self._worker_idle:
+                await self._close()
+                return
+            if self.t_ms >= self.config.max_call_ms:
+                self.result.ended_by = "max_call_ms"
+                await self.transport.hangup()
+                return
+            await self.clock.tick(busy=self._busy > 0 or self._turn_open)
+
+    def _log_playing(self) -> None:
+        """Transcript lines for the agent are written when the audio actually starts playing."""
+        seg = self.playout.current
+        if seg is not None and seg.say_no != self._logged_say:
+            self._logged_say = seg.say_no
+            self._transcribe("agent", seg.say_text, self.t_ms, None)
+
+    def _on_frame(self, pcm16_8k: bytes) -> None:
+        # Echo comes back delayed: compare with the loudest agent frame of the last 400 ms.
+        self._agent_levels.append(self.playout.level)
+        agent_level = max(self._agent_levels)
+        for ev in self.endpointer.push(pcm16_8k, self.t_ms, agent_level):
+            if isinstance(ev, SpeechStarted):
+                self._idle_ms = 0
+                seg = self.playout.current
+                if seg is not None and seg.interruptible:
+                    self._barge_pending = ev.onset_ms
+            elif isinstance(ev, SpeechEnded):
+                self._barge_pending = None
+                self._turn_open = True
+                if ev.undrained_pcm16_8k:
+                    self._put_asr(ev.undrained_pcm16_8k)
+                self._put_asr(ev)
+            else:
+                # Noise: the recognizer may hold some of it; finish and discard.
+                self._barge_pending = None
+                self._put_asr(_DISCARD)
+        if self.endpointer.in_speech:
+            if self.endpointer.undrained_frames() >= _BATCH_FRAMES:
+                self._put_asr(self.endpointer.drain())
+            self._check_barge_in()
+        elif self._waiting_for_debtor():
+            self._idle_ms += FRAME_MS
+            if self._idle_ms >= self.config.no_input_ms:
+                self._idle_ms = 0
+                self._inputs.put_nowait(("silence", None))
+
+    def _waiting_for_debtor(self) -> bool:
+        return (
+            self._worker_idle
+            and not self._turn_open
+            and not self.playout.busy
+            and self._inputs.empty()
+            and self._closing is None
+            and not self.conv.ended
+        )
+
+    def _put_asr(self, item: bytes | SpeechEnded) -> None:
+        try:
+            self._asr_q.put_nowait(item)
+        except asyncio.QueueFull:
+            log.warning("asr queue full: dropping a batch")
+
+    def _check_barge_in(self) -> None:
+        if self._barge_pending is None or not self.playout.busy:
+            return
+        seg = self.playout.current
+        if seg is None or not seg.interruptible:
+            return
+        if self.endpointer.speech_ms >= self.config.barge_in_ms:
+            self._speaking_gen += 1
+            self._cut = self.playout.flush()
+            if self.result.transcript and self.result.transcript[-1]["speaker"] == "agent":
+                self.result.transcript[-1]["interrupted_ms"] = self.t_ms
+            self._barged_at = self.t_ms
+            self.result.barge_ins.append({"onset_ms": self._barge_pending, "stopped_ms": self.t_ms})
+            self._barge_pending = None
+
+    async def _asr_feeder(self, session: RecognizerSession) -> None:
+        while True:
+            item = await self._asr_q.get()
+            if item is _DISCARD:
+                await self._run_in(self.pools.asr, session.finish)
+            elif isinstance(item, SpeechEnded):
+                started = time.perf_counter()
+                final = await self._run_in(self.pools.asr, session.finish)
+                metrics = TurnMetrics(end_of_speech_ms=item.end_ms)
+                metrics.asr_ms = (time.perf_counter() - started) * 1000
+                await self._inputs.put(("heard", (item, final, metrics)))
+            else:
+                await self._run_in(self.pools.asr, session.accept, item)
+
+    async def _dialog_worker(self) -> None:
+        while True:
+            kind, payload = await self._inputs.get()
+            self._worker_idle = False
+            try:
+                await self._handle(kind, payload)
+            finally:
+                self._turn_open = False
+                self._worker_idle = self._inputs.empty()
+                self._idle_ms = 0
+
+    async def _handle(self, kind: str, payload: Any) -> None:
+        if self.conv.ended:
+            return
+        metrics: TurnMetrics | None = None
+        if kind == "resume":
+            await self._speak(payload.says, payload.clause, None)
+            return
+        if kind == "start":
+            actions = self.conv.start()
+        elif kind == "silence":
+            actions = self.conv.silence()
+        elif kind == "dtmf":
+            actions = self.conv.dtmf(payload)
+        else:
+            ev, final, metrics = payload
+            text = final.text.strip()
+            barged = self._barged_at is not None and self._barged_at >= ev.onset_ms
+            if barged and self._resume_after_backchannel(ev, text):
+                return
+            self._barged_at = None
+            self._interrupted = None
+            if not text:
+                return  # noise the recognizer found no words in: not a turn
+            self._transcribe("debtor", text, ev.onset_ms, ev.end_ms)
+            started = time.perf_counter()
+            actions = self.conv.hear(text)
+            metrics.dialog_ms = (time.perf_counter() - started) * 1000
+        await self._execute(actions, metrics)
+
+    def _resume_after_backchannel(self, ev: SpeechEnded, text: str) -> bool:
+        interrupted = self._interrupted
+        if interrupted is None or ev.speech_ms > self.config.backchannel_max_ms:
+            return False
+        if not is_backchannel(text, self.lang):
+            return False
+        self._transcribe("debtor", text, ev.onset_ms, ev.end_ms)
+        self._barged_at = None
+        self._interrupted = None
+        self._inputs.put_nowait(("resume", interrupted))
+        return True
+
+    async def _execute(self, actions: list[act.Action], metrics: TurnMetrics | None) -> None:
+        says: list[act.Say] = []
+        for action in actions:
+            if isinstance(action, WRITES):
+                # Write before speak: the commit completes before any later words are queued.
+                await self._run_in(self.pools.io, self.sink.commit, self.call_id, action)
+            if isinstance(action, act.Say):
+                says.append(action)
+            elif says:
+                await self._speak(says, 0, metrics)
+                says, metrics = [], None
+            if isinstance(action, act.Hangup | act.Transfer):
+                self._closing = action
+        if says:
+            await self._speak(says, 0, metrics)
+
+    async def _speak(
+        self, says: list[act.Say], from_clause: int, metrics: TurnMetrics | None
+    ) -> None:
+        gen = self._speaking_gen
+        first = True
+        clause_no = 0
+        for say in says:
+            clauses = self.voice.clauses(say.text)
+            self._say_no += 1
+            say_no = self._say_no
+            for i, clause in enumerate(clauses):
+                clause_no += 1
+                if clause_no <= from_clause:
+                    continue
+                started = time.perf_counter()
+                pcm = await self._run_in(self.pools.tts, self.voice.get, clause)
+                if gen != self._speaking_gen:
+                    self._interrupted = _Interrupted(says, self._clause_of_cut(says, clause_no - 1))
+                    return
+                if first and metrics is not None:
+                    metrics.tts_first_ms = (time.perf_counter() - started) * 1000
+                    self._pending_turn = metrics
+                    self.result.turns.append(metrics)
+                first = False
+                self._turn_open = False
+                seg = Segment(say.prompt_id, i, say.interruptible, say_no, say.text)
+                while not self.playout.push(pcm, seg):
+                    await self._wait_drained()
+                self.playout.end_segment(seg)
+        # Wait for the audio to play out, so a barge-in can still record where it cut.
+        if self.playout.busy and gen == self._speaking_gen:
+            await self._wait_drained()
+        if gen != self._speaking_gen:
+            self._interrupted = _Interrupted(says, self._clause_of_cut(says, clause_no))
+
+    async def _wait_drained(self) -> None:
+        """Until the playout queue is empty (played out, or flushed by a barge-in)."""
+        self._drained.clear()
+        if self.playout.busy:
+            await self._drained.wait()
+
+    def _clause_of_cut(self, says: list[act.Say], default: int) -> int:
+        """Global clause index (across ``says``) of the clause that was playing when cut."""
+        cut, self._cut = self._cut, None
+        if cut is None:
+            return default
+        offset = 0
+        for say in says:
+            if say.prompt_id == cut.prompt_id:
+                return offset + cut.clause
+            offset += len(self.voice.clauses(say.text))
+        return default
+
+    def _transcribe(self, speaker: str, text: str, start_ms: int, end_ms: int | None) -> None:
+        self.result.transcript.append(
+            {"speaker": speaker, "text": text, "start_ms": start_ms, "end_ms": end_ms}
+        )
+
+    async def _close(self) -> None:
+        closing = self._closing
+        if isinstance(closing, act.Transfer):
+            self.result.ended_by = f"transfer:{closing.target}"
+            await self.transport.transfer(closing.target)
+        else:
+            self.result.ended_by = "agent"
+            await self.transport.hangup()
+
+    async def _flush_recording(self) -> None:
+        if not self._record_buf or self._record is None:
+            self._record_buf.clear()
+            return
+        left = b"".join(f[0] for f in self._record_buf)
+        right = b"".join(f[1] for f in self._record_buf)
+        self._record_buf.clear()
+        with contextlib.suppress(Exception):
+            await self._run_in(self.pools.io, self._record, left, right)
