@@ -241,3 +241,25 @@ def test_agent_echo_does_not_cut_the_agent(
     )
     assert result.barge_ins == []
     assert result.outcome["result"] == "promise", result.transcript
+
+
+def test_backchannel_does_not_take_the_turn(
+    engines: Callable[[str], Engines], tmp_path: Path
+) -> None:
+    lines = [
+        "sí, con ella habla",
+        "<dtmf 4821>",
+        "<barge 2500> ajá",
+        "sí, claro",
+        "el viernes",
+        "sí, es correcto",
+        "no, gracias",
+    ]
+    acct = account("co-early.json")
+    result, _ = run_call(engines, tmp_path, "es-419/early.yaml", acct, lines, date(2026, 11, 18))
+    assert result.barge_ins, "the backchannel should have paused the agent"
+    cut = next(i for i, t in enumerate(result.transcript) if "interrupted_ms" in t)
+    after = [t for t in result.transcript[cut + 1 :] if t["speaker"] == "agent"]
+    # The agent picks up the interrupted disclosure where it was cut, then asks its question.
+    assert after[0]["text"].startswith("…"), result.transcript
+    assert result.outcome["result"] == "promise"

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import DIALPLANS, FIXTURES
+from tests.model_gate import need
 
 ACCOUNT = FIXTURES / "accounts" / "co-early.json"
 
@@ -149,3 +154,42 @@ def test_dialplan_show_table_and_mermaid() -> None:
     assert mermaid.returncode == 0, mermaid.stderr
     assert mermaid.stdout.startswith("stateDiagram-v2")
     assert "greeting --> verify_document: affirm" in mermaid.stdout
+
+
+@pytest.mark.models
+@pytest.mark.slow
+def test_simulate_json_from_the_readme(tmp_path: Path) -> None:
+    need(shutil.which("espeak-ng") is not None, "espeak-ng")
+    env = {**os.environ, "VOICEAGENT_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "voiceagent",
+            "simulate",
+            "--account",
+            str(FIXTURES / "accounts" / "us-early.json"),
+            "--script",
+            str(FIXTURES / "scripts" / "en-promise.txt"),
+            "--today",
+            "2026-12-08",
+            "--out",
+            str(tmp_path / "call"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert out["outcome"]["result"] == "promise"
+    assert out["outcome"]["promise"]["date"] == "2026-12-15"
+    assert (
+        out["latency_ms"]["p50"] is not None
+        and out["latency_ms"]["p95"] >= out["latency_ms"]["p50"]
+    )
+    assert {t["speaker"] for t in out["transcript"]} == {"agent", "debtor"}
+    assert (tmp_path / "call" / "recording.wav").stat().st_size > 100_000

@@ -8,6 +8,11 @@ from voiceagent.nlu.lexicon import fold, language_of
 
 _WORDS = {
     "es": {
+        "ah",
+        "ahh",
+        "aah",
+        "eh",
+        "oh",
         "aja",
         "ajam",
         "aha",
@@ -33,6 +38,10 @@ _WORDS = {
         "listo",
     },
     "pt": {
+        "ah",
+        "ahh",
+        "eh",
+        "oh",
         "uhum",
         "aham",
         "ahan",
@@ -52,6 +61,9 @@ _WORDS = {
         "e",
     },
     "en": {
+        "ah",
+        "ahh",
+        "oh",
         "mhm",
         "mm",
         "hmm",

@@ -379,6 +379,8 @@ class CallSession:
             clauses = self.voice.clauses(say.text)
             self._say_no += 1
             say_no = self._say_no
+            skip = max(0, min(len(clauses), from_clause - clause_no))
+            text = say.text if skip == 0 else "… " + " ".join(clauses[skip:])
             for i, clause in enumerate(clauses):
                 clause_no += 1
                 if clause_no <= from_clause:
@@ -394,7 +396,7 @@ class CallSession:
                     self.result.turns.append(metrics)
                 first = False
                 self._turn_open = False
-                seg = Segment(say.prompt_id, i, say.interruptible, say_no, say.text)
+                seg = Segment(say.prompt_id, i, say.interruptible, say_no, text)
                 while not self.playout.push(pcm, seg):
                     await self._wait_drained()
                 self.playout.end_segment(seg)
