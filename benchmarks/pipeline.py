@@ -46,7 +46,7 @@ def pct(values: list[float], q: int) -> float:
 async def run_batch(n: int, engines, plan, account, root: Path) -> dict[str, float]:  # type: ignore[no-untyped-def]
     cpu0 = time.process_time()
     wall0 = time.perf_counter()
-    hits0, misses0 = engines.voice.hits, engines.voice.misses
+    hits0, misses0 = engines.voice.hit_bytes, engines.voice.miss_bytes
     results = await asyncio.gather(
         *(
             simulate_call(plan, account, SCRIPT, date(2026, 11, 18), root / f"n{n}-{i}", engines)
@@ -60,8 +60,8 @@ async def run_batch(n: int, engines, plan, account, root: Path) -> dict[str, flo
     tts = [t.tts_first_ms for r, _ in results for t in r.turns]
     call_minutes = sum(r.duration_ms for r, _ in results) / 60_000
     promises = sum(r.outcome["result"] == "promise" for r, _ in results)
-    hits = engines.voice.hits - hits0
-    misses = engines.voice.misses - misses0
+    hits = engines.voice.hit_bytes - hits0
+    misses = engines.voice.miss_bytes - misses0
     return {
         "calls": n,
         "promises": promises,
@@ -107,7 +107,8 @@ def main() -> None:
             f" {r['cache_hit']:>9.0%} {r['rss_mib']:>8.0f}"
         )
     print("latency = true end of debtor speech -> first agent audio frame out (includes the 600 ms")
-    print("end-of-turn silence); asr/tts1 are engine wall times per turn in ms.")
+    print("end-of-turn silence); asr/tts1 are engine wall times per turn in ms; cache hit is the")
+    print("share of spoken agent audio served from the prompt cache (static clauses prerendered).")
 
 
 if __name__ == "__main__":

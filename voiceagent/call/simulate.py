@@ -73,13 +73,13 @@ def debtor_voice(locale: str) -> Callable[[str], bytes]:
     return EspeakSpeaker(locale).speak
 
 
-def static_texts(plan: Dialplan) -> list[str]:
-    """Prompt texts with no placeholders: rendered ahead of the first call."""
-    out = []
+def static_texts(plan: Dialplan, voice: PromptCache) -> list[str]:
+    """The clauses of every prompt that carry no placeholder: rendered before the first call."""
+    from voiceagent.tts.cache import static_clauses
+
+    out: list[str] = []
     for prompt_id in plan.prompts:
-        text = plan.prompt(prompt_id).text
-        if "{" not in text:
-            out.append(text)
+        out.extend(static_clauses(plan.prompt(prompt_id).text, voice))
     return out
 
 
@@ -100,7 +100,8 @@ async def simulate_call(
     debtor = SimulatedDebtor(script_lines, echo_gain=echo_gain)
     speak = debtor_voice(plan.dialplan.locale)
     await loop.run_in_executor(engines.pools.tts, debtor.prepare, speak)
-    await loop.run_in_executor(engines.pools.tts, engines.voice.prerender, static_texts(plan))
+    static = static_texts(plan, engines.voice)
+    await loop.run_in_executor(engines.pools.tts, engines.voice.prerender, static)
     conversation = Conversation(plan, account, today)
     clock: Clock = RealTimeClock() if realtime else FastForwardClock()
     recorder = StereoRecorder(out_dir / "recording.wav")

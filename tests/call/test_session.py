@@ -1,0 +1,128 @@
+"""The call session's own rules, isolated with fake engines (fast, deterministic text).
+
+Real speech still drives the VAD (espeak-ng audio); the recognizer and the synthesizer are
+fakes here because what is tested is the session: write before speak, hang-ups, silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from tests.call.speech import espeak
+from tests.conftest import DIALPLANS, FIXTURES
+from voiceagent.asr.fake import FakeRecognizer
+from voiceagent.call.clock import FastForwardClock
+from voiceagent.call.session import CallResult, CallSession, Pools, SessionConfig
+from voiceagent.dialog import actions as act
+from voiceagent.dialog.account import Account
+from voiceagent.dialog.conversation import Conversation
+from voiceagent.dialog.loader import load_dialplan_cached
+from voiceagent.telephony.simulated import SimulatedDebtor
+from voiceagent.tts.cache import PromptCache
+from voiceagent.tts.fake import FakeSynthesizer
+from voiceagent.vad import Endpointer, WebRtcVad
+
+ACCOUNT = Account.model_validate(json.loads((FIXTURES / "accounts" / "co-early.json").read_text()))
+
+
+class SlowSink:
+    """A CRM that takes 300 ms per commit and remembers when each commit finished."""
+
+    def __init__(self) -> None:
+        self.committed: list[tuple[float, act.Action]] = []
+
+    def commit(self, call_id: str, action: act.Action) -> None:
+        time.sleep(0.3)
+        self.committed.append((time.perf_counter(), action))
+
+
+class TimedSynth(FakeSynthesizer):
+    """Remembers when each clause was synthesized."""
+
+    def __init__(self) -> None:
+        super().__init__("es")
+        self.when: list[tuple[float, str]] = []
+
+    def synthesize(self, text: str) -> Iterator[bytes]:
+        for chunk in super().synthesize(text):
+            self.when.append((time.perf_counter(), self.texts[-1]))
+            yield chunk
+
+
+def run(
+    lines: list[str],
+    texts: list[str],
+    tmp_path: Path,
+    sink: object,
+    config: SessionConfig | None = None,
+) -> tuple[CallResult, SimulatedDebtor, TimedSynth]:
+    plan = load_dialplan_cached(str(DIALPLANS / "es-419" / "early.yaml"))
+    answer = espeak("sí, con ella habla")
+    debtor = SimulatedDebtor(lines)
+    debtor.prepare(lambda _t: answer)
+    synth = TimedSynth()
+    pools = Pools.create()
+    session = CallSession(
+        call_id="t",
+        conversation=Conversation(plan, ACCOUNT, date(2026, 11, 18)),
+        transport=debtor,
+        recognizer=FakeRecognizer(texts),
+        voice=PromptCache(tmp_path / "cache", synth),
+        endpointer=Endpointer(WebRtcVad(2)),
+        pools=pools,
+        sink=sink,  # type: ignore[arg-type]
+        clock=FastForwardClock(),
+        config=config,
+    )
+    try:
+        result = asyncio.run(asyncio.wait_for(session.run(), 120))
+    finally:
+        pools.shutdown()
+    return result, debtor, synth
+
+
+def test_promise_is_committed_before_the_agent_says_it(tmp_path: Path) -> None:
+    sink = SlowSink()
+    lines = ["sí", "<dtmf 4821>", "sí", "el viernes", "sí", "no"]
+    texts = ["sí, con ella habla", "sí", "el viernes", "sí", "no gracias"]
+    result, _, synth = run(lines, texts, tmp_path, sink)
+    assert result.outcome["result"] == "promise"
+    kinds = [type(a).__name__ for _, a in sink.committed]
+    assert kinds[0] == "RecordPromise"
+    # The "quedó registrado" words were synthesized only after the 300 ms commit returned.
+    committed_at = sink.committed[0][0]
+    recorded_at = [t for t, text in synth.when if text.startswith("Listo")]
+    assert recorded_at and recorded_at[0] > committed_at
+
+
+def test_debtor_hangs_up_while_the_agent_talks(tmp_path: Path) -> None:
+    result, debtor, _ = run(["sí", "<dtmf 4821>", "<hangup>"], ["sí"], tmp_path, SlowSink())
+    assert result.ended_by == "debtor"
+    assert result.outcome["result"] == "hangup"
+    assert debtor.ended_by_agent is None
+
+
+def test_silence_reprompts_then_closes_as_no_answer(tmp_path: Path) -> None:
+    lines = ["<silence>", "<silence>", "<silence>", "<silence>"]
+    result, debtor, _ = run(lines, [], tmp_path, SlowSink(), SessionConfig(no_input_ms=3000))
+    assert result.outcome["result"] == "no_answer"
+    asks = [e for e in result.transcript if e["text"].startswith("¿Hablo con")]
+    assert len(asks) == 3  # the question, then two reprompts
+    assert asks[1]["start_ms"] - asks[0]["start_ms"] >= 3000
+    assert debtor.ended_by_agent == "hangup"
+
+
+@pytest.mark.parametrize("turn", ["no me vuelvan a llamar"])
+def test_stop_contact_is_committed_before_goodbye(tmp_path: Path, turn: str) -> None:
+    sink = SlowSink()
+    result, debtor, _ = run([turn], [turn], tmp_path, sink)
+    assert result.outcome["result"] == "stop_contact"
+    assert [type(a).__name__ for _, a in sink.committed] == ["RecordFlag"]
+    assert debtor.ended_by_agent == "hangup"
