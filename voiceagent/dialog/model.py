@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from voiceagent.nlu.lexicon import INTENTS
-
-RESULTS = (
-    "promise",
-    "refused",
-    "wrong_party",
-    "callback",
-    "transfer",
-    "already_paid",
-    "stop_contact",
-    "dispute",
-    "no_answer",
-    "hangup",
-)
-"""Every call result a dialplan can record (``outcome.result`` of ``voiceagent chat``)."""
 
 Result = Literal[
     "promise",
@@ -35,6 +21,8 @@ Result = Literal[
     "no_answer",
     "hangup",
 ]
+RESULTS: tuple[str, ...] = get_args(Result)
+"""Every call result a dialplan can record (``outcome.result`` of ``voiceagent chat``)."""
 StateId = Annotated[str, Field(pattern=r"^(\$repeat|\$return|[a-z][a-z0-9_]*)$")]
 """A state name, or ``$repeat`` (say the current prompts again) / ``$return`` (go back)."""
 PromptId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
