@@ -237,6 +237,32 @@ def simulate(
 
 
 @app.command()
+def transcribe(
+    recording: Annotated[Path, typer.Argument(help="Stereo call recording (debtor left).")],
+    lang: Annotated[str, typer.Option(help="Locale: es-419, pt-BR or en-US.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the lines as JSON.")] = False,
+) -> None:
+    """Post-call transcript of both channels with Whisper (accurate, off the call's path)."""
+    from voiceagent.asr.whisper import WhisperRecognizer, ensure_whisper_base
+    from voiceagent.call.postcall import transcribe_recording
+    from voiceagent.config import get_settings
+    from voiceagent.nlu.lexicon import language_of
+
+    try:
+        language = language_of(lang)
+        model = ensure_whisper_base(get_settings().models_path)
+        lines = transcribe_recording(recording, WhisperRecognizer(model, language=language))
+    except (ValueError, OSError) as exc:
+        _fail(str(exc), 1)
+    if as_json:
+        print(json.dumps(lines, ensure_ascii=False, indent=2))
+        return
+    for line in lines:
+        start = line["start_ms"] / 1000
+        print(f"{int(start // 60):02d}:{start % 60:05.2f} {line['speaker']:>6}: {line['text']}")
+
+
+@app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port (default from settings).")] = None,
