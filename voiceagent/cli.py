@@ -208,15 +208,23 @@ def simulate(
     except DialplanError as exc:
         _fail(str(exc), 1)
     settings = get_settings()
-    engines = load_engines(
-        plan.dialplan.locale, asr, settings.models_path, settings.data_dir / "prompt-cache"
-    )
-    lines = script.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = script.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        _fail(f"{script}: {exc.strerror}", 1)
+    try:
+        engines = load_engines(
+            plan.dialplan.locale, asr, settings.models_path, settings.data_dir / "prompt-cache"
+        )
+    except (OSError, RuntimeError, ImportError) as exc:
+        _fail(f"cannot start the speech engines: {exc}", 1)
     echo_gain = 10 ** (-echo_db / 20) if echo_db is not None else 0.0
     try:
         result, _ = asyncio.run(
             simulate_call(plan, acct, lines, _today(today), out, engines, realtime, echo_gain)
         )
+    except FileNotFoundError as exc:
+        _fail(f"{exc.filename or exc}: not found (the debtor's voice needs espeak-ng)", 1)
     finally:
         engines.pools.shutdown()
     latency = latency_summary(result)
