@@ -77,10 +77,21 @@ def understand(
 @dialplan_app.command("check")
 def dialplan_check(
     paths: Annotated[list[Path], typer.Argument(help="Dialplan YAML files.")],
+    vosk_model: Annotated[
+        Path | None, typer.Option(help="Also check each state's grammar against this Vosk model.")
+    ] = None,
 ) -> None:
     """Validate dialplans; print every problem with file, line and field."""
     from voiceagent.dialog.loader import DialplanError, load_dialplan
 
+    missing = None
+    if vosk_model is not None:
+        from voiceagent.asr.vosk import VoskRecognizer
+
+        try:
+            missing = VoskRecognizer(vosk_model).missing_words
+        except (OSError, ValueError, RuntimeError) as exc:
+            _fail(f"{vosk_model}: {exc}", 1)
     failed = False
     for path in paths:
         try:
@@ -93,6 +104,12 @@ def dialplan_check(
         print(
             f"{path}: ok ({plan.dialplan.id} v{plan.dialplan.version}, {len(plan.states)} states)"
         )
+        if missing is not None:
+            from voiceagent.call.grammar import grammar_report
+
+            for state, words in grammar_report(plan, missing).items():
+                shown = ", ".join(words[:12]) + (" ..." if len(words) > 12 else "")
+                typer.echo(f"{path}: states.{state}: {len(words)} words not in the model: {shown}")
     if failed:
         raise typer.Exit(1)
 

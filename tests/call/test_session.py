@@ -17,6 +17,7 @@ import pytest
 
 from tests.call.speech import espeak
 from tests.conftest import DIALPLANS, FIXTURES
+from voiceagent.asr.base import Transcript, Word
 from voiceagent.asr.fake import FakeRecognizer
 from voiceagent.call.clock import FastForwardClock
 from voiceagent.call.session import CallResult, CallSession, Pools, SessionConfig
@@ -62,6 +63,7 @@ def run(
     tmp_path: Path,
     sink: object,
     config: SessionConfig | None = None,
+    recognizer: object | None = None,
 ) -> tuple[CallResult, SimulatedDebtor, TimedSynth]:
     plan = load_dialplan_cached(str(DIALPLANS / "es-419" / "early.yaml"))
     answer = espeak("sí, con ella habla")
@@ -73,7 +75,7 @@ def run(
         call_id="t",
         conversation=Conversation(plan, ACCOUNT, date(2026, 11, 18)),
         transport=debtor,
-        recognizer=FakeRecognizer(texts),
+        recognizer=recognizer or FakeRecognizer(texts),  # type: ignore[arg-type]
         voice=PromptCache(tmp_path / "cache", synth),
         endpointer=Endpointer(WebRtcVad(2)),
         pools=pools,
@@ -126,3 +128,54 @@ def test_stop_contact_is_committed_before_goodbye(tmp_path: Path, turn: str) -> 
     assert result.outcome["result"] == "stop_contact"
     assert [type(a).__name__ for _, a in sink.committed] == ["RecordFlag"]
     assert debtor.ended_by_agent == "hangup"
+
+
+def test_grammar_follows_the_dialog_state(tmp_path: Path) -> None:
+    recognizer = FakeRecognizer(["sí, con ella habla", "no me vuelvan a llamar"])
+    lines = ["sí", "<dtmf 4821>", "no me vuelvan a llamar"]
+    result, _, _ = run(lines, [], tmp_path, SlowSink(), recognizer=recognizer)
+    assert result.outcome["result"] == "stop_contact"
+    grammars = [g for g in recognizer.grammars if g is not None]
+    assert any("cuatro" in g for g in grammars)  # the identity check listens for digits
+    assert any("cuatro" not in g and "[unk]" in g for g in grammars)
+
+
+class GrammarForcing:
+    """Grammar sessions return a forced, low-confidence word; free-form sessions the truth."""
+
+    name = "forcing"
+    supports_grammar = True
+
+    def __init__(self, truth: list[str]) -> None:
+        self.truth = truth
+        self.freeform_used = 0
+
+    def open(self, grammar: object = None) -> GrammarForcing.Session:
+        return GrammarForcing.Session(self)
+
+    class Session:
+        def __init__(self, owner: GrammarForcing) -> None:
+            self.owner = owner
+            self.grammar = False
+
+        def set_grammar(self, phrases: object) -> None:
+            self.grammar = True
+
+        def accept(self, pcm16_8k: bytes) -> None:
+            return None
+
+        def finish(self) -> Transcript:
+            if self.grammar:
+                return Transcript("no", True, (Word("no", 0, 200, 0.2),), 0.2, "forcing")
+            self.owner.freeform_used += 1
+            text = self.owner.truth.pop(0) if self.owner.truth else ""
+            words = tuple(Word(w, 0, 200, 0.9) for w in text.split())
+            return Transcript(text, True, words, 0.9, "forcing")
+
+
+def test_low_confidence_grammar_result_is_decoded_again_free_form(tmp_path: Path) -> None:
+    recognizer = GrammarForcing(["sí, con ella habla", "no me vuelvan a llamar"])
+    lines = ["sí", "<dtmf 4821>", "no me vuelvan a llamar"]
+    result, _, _ = run(lines, [], tmp_path, SlowSink(), recognizer=recognizer)
+    assert recognizer.freeform_used >= 1
+    assert result.outcome["result"] == "stop_contact"  # a forced "no" would have misled the dialog

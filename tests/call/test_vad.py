@@ -10,7 +10,6 @@ from voiceagent.audio.format import BYTES_PER_FRAME, FRAME_MS, SILENCE_FRAME
 from voiceagent.vad import (
     Endpointer,
     EndpointerConfig,
-    SpeechDropped,
     SpeechEnded,
     SpeechStarted,
     WebRtcVad,
@@ -84,7 +83,3 @@ def test_own_echo_is_not_speech() -> None:
 def test_frame_size_is_checked() -> None:
     with pytest.raises(ValueError):
         Endpointer(WebRtcVad()).push(b"\0" * 100, 0)
-
-
-def test_dropped_event_type_exists() -> None:
-    assert SpeechDropped(0).onset_ms == 0

@@ -30,6 +30,12 @@ class Transcript:
     engine: str = ""
 
 
+def is_confident(transcript: Transcript, min_confidence: float) -> bool:
+    """Whether a final has real words heard with at least ``min_confidence`` (engine-agnostic)."""
+    heard = [w for w in transcript.words if w.text not in ("[unk]", "<unk>")]
+    return bool(transcript.text.strip()) and bool(heard) and transcript.confidence >= min_confidence
+
+
 class RecognizerSession(Protocol):
     """One call's recognizer: fed speech (PCM16 8 kHz), asked for the final text at end of turn."""
 

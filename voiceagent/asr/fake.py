@@ -15,6 +15,8 @@ class FakeRecognizer:
     """Returns the scripted texts as finals, one per ``finish()``, across all its sessions."""
 
     name = ENGINE
+    supports_grammar = True
+    """Records grammar switches, so tests can check the session sends them."""
 
     def __init__(self, script: list[str]) -> None:
         self._script: deque[str] = deque(script)

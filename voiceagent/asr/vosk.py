@@ -68,6 +68,8 @@ class VoskRecognizer:
     """A Vosk model loaded once per process and shared by every call's session."""
 
     name = ENGINE
+    supports_grammar = True
+    """Sessions take per-state grammars (``set_grammar``)."""
 
     def __init__(self, model_dir: Path) -> None:
         if not _looks_like_model(model_dir):

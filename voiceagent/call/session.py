@@ -20,11 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from voiceagent.asr.base import Recognizer, RecognizerSession, Transcript
+from voiceagent.asr.base import Recognizer, RecognizerSession, Transcript, is_confident
 from voiceagent.audio.format import FRAME_MS
 from voiceagent.call.actions import WRITES, CallSink
 from voiceagent.call.backchannel import is_backchannel
 from voiceagent.call.clock import Clock
+from voiceagent.call.grammar import grammar_for
 from voiceagent.call.playout import Playout, Segment
 from voiceagent.dialog import actions as act
 from voiceagent.dialog.conversation import Conversation
@@ -73,6 +74,8 @@ class SessionConfig:
     no_input_ms: int = 6000
     """Silence after the agent finished asking before the dialog gets NoInput."""
     max_call_ms: int = 20 * 60_000
+    grammar_min_confidence: float = 0.7
+    """A grammar result less confident than this is decoded again free-form."""
 
 
 @dataclass
@@ -102,6 +105,11 @@ class CallResult:
     barge_ins: list[dict[str, int]] = field(default_factory=list)
     duration_ms: int = 0
     ended_by: str = ""
+
+
+@dataclass(frozen=True)
+class _Grammar:
+    phrases: tuple[str, ...]
 
 
 @dataclass
@@ -144,7 +152,9 @@ class CallSession:
         self.t_ms = 0
         self._busy = 0
         self._inputs: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=16)
-        self._asr_q: asyncio.Queue[bytes | SpeechEnded] = asyncio.Queue(maxsize=64)
+        self._asr_q: asyncio.Queue[bytes | SpeechEnded | _Grammar] = asyncio.Queue(maxsize=64)
+        self._grammars = bool(getattr(recognizer, "supports_grammar", False))
+        self._freeform: RecognizerSession | None = None
         self._finals: asyncio.Queue[tuple[SpeechEnded, Transcript]] = asyncio.Queue(maxsize=8)
         self._speaking_gen = 0
         self._barge_pending: int | None = None
@@ -266,7 +276,7 @@ class CallSession:
             and not self.conv.ended
         )
 
-    def _put_asr(self, item: bytes | SpeechEnded) -> None:
+    def _put_asr(self, item: bytes | SpeechEnded | _Grammar) -> None:
         try:
             self._asr_q.put_nowait(item)
         except asyncio.QueueFull:
@@ -288,18 +298,43 @@ class CallSession:
             self._barge_pending = None
 
     async def _asr_feeder(self, session: RecognizerSession) -> None:
+        audio: list[bytes] = []
+        grammar_on = False
         while True:
             item = await self._asr_q.get()
-            if item is _DISCARD:
+            if isinstance(item, _Grammar):
+                set_grammar = getattr(session, "set_grammar", None)
+                if set_grammar is not None:
+                    await self._run_in(self.pools.asr, set_grammar, list(item.phrases))
+                    grammar_on = True
+            elif item is _DISCARD:
+                audio.clear()
                 await self._run_in(self.pools.asr, session.finish)
             elif isinstance(item, SpeechEnded):
                 started = time.perf_counter()
                 final = await self._run_in(self.pools.asr, session.finish)
+                if grammar_on and not is_confident(final, self.config.grammar_min_confidence):
+                    final = await self._run_in(self.pools.asr, self._decode_freeform, audio)
+                audio = []
                 metrics = TurnMetrics(end_of_speech_ms=item.end_ms)
                 metrics.asr_ms = (time.perf_counter() - started) * 1000
                 await self._inputs.put(("heard", (item, final, metrics)))
             else:
+                audio.append(item)
                 await self._run_in(self.pools.asr, session.accept, item)
+
+    def _decode_freeform(self, audio: list[bytes]) -> Transcript:
+        """A grammar always hears something: decode the same utterance without one."""
+        if self._freeform is None:
+            self._freeform = self.recognizer.open(None)
+        for chunk in audio:
+            self._freeform.accept(chunk)
+        return self._freeform.finish()
+
+    def _update_grammar(self) -> None:
+        if self._grammars and not self.conv.ended and self.conv.state.state:
+            phrases = grammar_for(self.conv.ctx.plan, self.conv.state.state)
+            self._put_asr(_Grammar(tuple(phrases)))
 
     async def _dialog_worker(self) -> None:
         while True:
@@ -339,6 +374,7 @@ class CallSession:
             started = time.perf_counter()
             actions = self.conv.hear(text)
             metrics.dialog_ms = (time.perf_counter() - started) * 1000
+        self._update_grammar()
         await self._execute(actions, metrics)
 
     def _resume_after_backchannel(self, ev: SpeechEnded, text: str) -> bool:
