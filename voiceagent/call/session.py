@@ -11,7 +11,6 @@ interrupted prompt resumes from the clause that was cut.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -105,6 +104,8 @@ class CallResult:
     barge_ins: list[dict[str, int]] = field(default_factory=list)
     duration_ms: int = 0
     ended_by: str = ""
+    recording_errors: int = 0
+    """Seconds of recording that could not be written (disk full, ...)."""
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,6 @@ class CallSession:
         self._asr_q: asyncio.Queue[bytes | SpeechEnded | _Grammar] = asyncio.Queue(maxsize=64)
         self._grammars = bool(getattr(recognizer, "supports_grammar", False))
         self._freeform: RecognizerSession | None = None
-        self._finals: asyncio.Queue[tuple[SpeechEnded, Transcript]] = asyncio.Queue(maxsize=8)
         self._speaking_gen = 0
         self._barge_pending: int | None = None
         self._barged_at: int | None = None
@@ -481,5 +481,9 @@ class CallSession:
         left = b"".join(f[0] for f in self._record_buf)
         right = b"".join(f[1] for f in self._record_buf)
         self._record_buf.clear()
-        with contextlib.suppress(Exception):
+        try:
             await self._run_in(self.pools.io, self._record, left, right)
+        except (OSError, ValueError) as exc:
+            # The call goes on without its recording; said once a second at most, never per frame.
+            self.result.recording_errors += 1
+            log.error("call %s: recording write failed: %s", self.call_id, exc)
