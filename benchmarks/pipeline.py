@@ -25,14 +25,7 @@ from voiceagent.dialog.account import Account
 from voiceagent.dialog.loader import load_dialplan
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = [
-    "sí, con ella habla",
-    "<dtmf 4821>",
-    "sí, claro",
-    "el viernes",
-    "sí, es correcto",
-    "no, gracias",
-]
+SCRIPT = (ROOT / "tests" / "fixtures" / "scripts" / "es-promise.txt").read_text().splitlines()
 
 
 def pct(values: list[float], q: int) -> float:

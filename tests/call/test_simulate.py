@@ -23,7 +23,7 @@ from voiceagent.call.postcall import transcribe_recording
 from voiceagent.call.session import CallResult, SessionConfig
 from voiceagent.call.simulate import Engines, load_engines, simulate_call
 from voiceagent.dialog.account import Account
-from voiceagent.dialog.chat import HANGUP, SILENCE
+from voiceagent.dialog.chat import feed_line
 from voiceagent.dialog.conversation import Conversation
 from voiceagent.dialog.loader import load_dialplan_cached
 from voiceagent.telephony.simulated import SimulatedDebtor
@@ -85,14 +85,7 @@ def chat_outcome(plan_path: str, acct: Account, lines: list[str], today: date) -
     for line in lines:
         if conv.ended:
             break
-        if line == SILENCE:
-            conv.silence()
-        elif line == HANGUP:
-            conv.hangup()
-        elif line.startswith("<dtmf "):
-            conv.dtmf(line[6:-1])
-        else:
-            conv.hear(line)
+        feed_line(conv, line)
     if not conv.ended:
         conv.hangup()
     return conv.outcome()

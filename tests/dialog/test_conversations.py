@@ -21,7 +21,7 @@ from ruamel.yaml import YAML
 from tests.conftest import DIALPLANS, FIXTURES
 from voiceagent.dialog import actions as act
 from voiceagent.dialog.account import Account
-from voiceagent.dialog.chat import HANGUP, SILENCE
+from voiceagent.dialog.chat import feed_line
 from voiceagent.dialog.conversation import Conversation
 from voiceagent.dialog.loader import load_dialplan_cached
 from voiceagent.dialog.speech import money
@@ -51,14 +51,7 @@ def _run(conv: Conversation, turns: list[str]) -> list[list[act.Action]]:
     for turn in turns:
         if conv.ended:
             break
-        if turn == SILENCE:
-            steps.append(conv.silence())
-        elif turn == HANGUP:
-            steps.append(conv.hangup())
-        elif turn.startswith("<dtmf "):
-            steps.append(conv.dtmf(turn[6:-1]))
-        else:
-            steps.append(conv.hear(turn))
+        steps.append(feed_line(conv, turn))
     return steps
 
 

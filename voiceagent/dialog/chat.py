@@ -42,7 +42,8 @@ def _show(actions: list[act.Action], out: TextIO) -> None:
             out.write(line + "\n")
 
 
-def _feed(conv: Conversation, line: str) -> list[act.Action]:
+def feed_line(conv: Conversation, line: str) -> list[act.Action]:
+    """Feed one script line (text, ``<silence>``, ``<dtmf 1234>``, ``<hangup>``)."""
     stripped = line.strip()
     if stripped == SILENCE or not stripped:
         return conv.silence()
@@ -97,7 +98,7 @@ def run_chat(
                 conv.hangup()
                 break
             line = raw
-        actions = _feed(conv, line)
+        actions = feed_line(conv, line)
         if interactive:
             _show(actions, sys.stdout)
     return {
