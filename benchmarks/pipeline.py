@@ -28,6 +28,29 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = (ROOT / "tests" / "fixtures" / "scripts" / "es-promise.txt").read_text().splitlines()
 
 
+NAMES = [
+    "María Fernanda López",
+    "Juan Carlos Pérez",
+    "Luisa Gómez",
+    "Andrés Felipe Rojas",
+    "Camila Torres",
+    "Santiago Herrera",
+    "Valentina Castro",
+    "Diego Alejandro Ruiz",
+]
+
+
+def account_for(base: Account, batch: int, i: int) -> Account:
+    """A different debtor per call (name and amount), so account values are never pre-warmed."""
+    k = batch * 100 + i
+    return base.model_copy(
+        update={
+            "name": NAMES[k % len(NAMES)] if k else base.name,
+            "amount_owed": base.amount_owed + 37_000 * k,
+        }
+    )
+
+
 def pct(values: list[float], q: int) -> float:
     if not values:
         return float("nan")
@@ -42,7 +65,14 @@ async def run_batch(n: int, engines, plan, account, root: Path) -> dict[str, flo
     hits0, misses0 = engines.voice.hit_bytes, engines.voice.miss_bytes
     results = await asyncio.gather(
         *(
-            simulate_call(plan, account, SCRIPT, date(2026, 11, 18), root / f"n{n}-{i}", engines)
+            simulate_call(
+                plan,
+                account_for(account, n, i),
+                SCRIPT,
+                date(2026, 11, 18),
+                root / f"n{n}-{i}",
+                engines,
+            )
             for i in range(n)
         )
     )
@@ -101,7 +131,9 @@ def main() -> None:
         )
     print("latency = true end of debtor speech -> first agent audio frame out (includes the 600 ms")
     print("end-of-turn silence); asr/tts1 are engine wall times per turn in ms; cache hit is the")
-    print("share of spoken agent audio served from the prompt cache (static clauses prerendered).")
+    print("share of spoken agent audio served from the prompt cache: template text prerendered at")
+    print("load, each call's account values rendered while its greeting plays; every call is a")
+    print("different debtor (name, amount), so no call finds its values already cached.")
 
 
 if __name__ == "__main__":

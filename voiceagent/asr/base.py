@@ -47,11 +47,20 @@ class RecognizerSession(Protocol):
         """End the utterance and return the final transcript; the session is ready for the next."""
         ...
 
+    def set_grammar(self, phrases: Sequence[str] | None) -> None:
+        """Recognize only ``phrases`` from the next utterance on (None: free-form again).
+
+        Engines without grammars (``Recognizer.supports_grammar`` False) accept and ignore it.
+        """
+        ...
+
 
 class Recognizer(Protocol):
     """A loaded model shared by every call in the process."""
 
     name: str
+    supports_grammar: bool
+    """Whether sessions honour ``set_grammar`` (a call then switches grammars per state)."""
 
     def open(self, grammar: Sequence[str] | None = None) -> RecognizerSession:
         """A new per-call session, optionally restricted to a grammar of phrases."""

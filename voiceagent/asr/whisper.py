@@ -157,6 +157,9 @@ def _shared_model(model_dir: Path, compute_type: str, cpu_threads: int, num_work
 class WhisperRecognizer:
     """Whisper base for one language; sessions buffer speech and transcribe at ``finish()``."""
 
+    supports_grammar = False
+    """Free-form only: ``set_grammar`` is accepted and ignored."""
+
     name = ENGINE
 
     def __init__(

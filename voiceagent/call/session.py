@@ -16,101 +16,28 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from voiceagent.asr.base import Recognizer, RecognizerSession, Transcript, is_confident
+from voiceagent.asr.base import Recognizer
 from voiceagent.audio.format import FRAME_MS
 from voiceagent.call.actions import WRITES, CallSink
 from voiceagent.call.backchannel import is_backchannel
 from voiceagent.call.clock import Clock
 from voiceagent.call.grammar import grammar_for
+from voiceagent.call.listener import Heard, Listener
 from voiceagent.call.playout import Playout, Segment
+from voiceagent.call.types import CallResult, Pools, SessionConfig, TurnMetrics
 from voiceagent.dialog import actions as act
 from voiceagent.dialog.conversation import Conversation
 from voiceagent.telephony.base import CallTransport
 from voiceagent.tts.cache import PromptCache
 from voiceagent.vad import Endpointer, SpeechEnded, SpeechStarted
 
+__all__ = ["CallResult", "CallSession", "Pools", "SessionConfig", "TurnMetrics"]
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _BATCH_FRAMES = 5  # 100 ms of speech per hop to the recognizer thread
-_DISCARD = SpeechEnded(onset_ms=-1, end_ms=-1, speech_ms=0, pcm16_8k=b"")
-"""Marker: finish the recognizer's utterance and throw the result away (it was noise)."""
-
-
-@dataclass(frozen=True)
-class Pools:
-    """The named, bounded thread pools engine calls run on."""
-
-    asr: ThreadPoolExecutor
-    tts: ThreadPoolExecutor
-    io: ThreadPoolExecutor
-
-    @classmethod
-    def create(cls, asr: int = 2, tts: int = 2, io: int = 2) -> Pools:
-        """Pools sized from config."""
-        return cls(
-            ThreadPoolExecutor(asr, thread_name_prefix="asr"),
-            ThreadPoolExecutor(tts, thread_name_prefix="tts"),
-            ThreadPoolExecutor(io, thread_name_prefix="io"),
-        )
-
-    def shutdown(self) -> None:
-        """Stop the pools."""
-        for pool in (self.asr, self.tts, self.io):
-            pool.shutdown(wait=False, cancel_futures=True)
-
-
-@dataclass(frozen=True)
-class SessionConfig:
-    """Turn-taking timings (milliseconds)."""
-
-    barge_in_ms: int = 200
-    """Debtor speech over interruptible agent audio for this long stops the agent."""
-    backchannel_max_ms: int = 900
-    """Longer utterances are never treated as backchannels."""
-    no_input_ms: int = 6000
-    """Silence after the agent finished asking before the dialog gets NoInput."""
-    max_call_ms: int = 20 * 60_000
-    grammar_min_confidence: float = 0.7
-    """A grammar result less confident than this is decoded again free-form."""
-
-
-@dataclass
-class TurnMetrics:
-    """Latency of one agent reply, measured from the true end of the debtor's speech."""
-
-    end_of_speech_ms: int
-    asr_ms: float = 0.0
-    dialog_ms: float = 0.0
-    tts_first_ms: float = 0.0
-    first_frame_ms: int | None = None
-    """Call time of the reply's first audio frame out."""
-
-    @property
-    def latency_ms(self) -> int | None:
-        """End of speech -> first agent audio frame out."""
-        return None if self.first_frame_ms is None else self.first_frame_ms - self.end_of_speech_ms
-
-
-@dataclass
-class CallResult:
-    """What a finished call leaves behind."""
-
-    outcome: dict[str, Any]
-    transcript: list[dict[str, Any]] = field(default_factory=list)
-    turns: list[TurnMetrics] = field(default_factory=list)
-    barge_ins: list[dict[str, int]] = field(default_factory=list)
-    duration_ms: int = 0
-    ended_by: str = ""
-    recording_errors: int = 0
-    """Seconds of recording that could not be written (disk full, ...)."""
-
-
-@dataclass(frozen=True)
-class _Grammar:
-    phrases: tuple[str, ...]
 
 
 @dataclass
@@ -153,9 +80,9 @@ class CallSession:
         self.t_ms = 0
         self._busy = 0
         self._inputs: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=16)
-        self._asr_q: asyncio.Queue[bytes | SpeechEnded | _Grammar] = asyncio.Queue(maxsize=64)
-        self._grammars = bool(getattr(recognizer, "supports_grammar", False))
-        self._freeform: RecognizerSession | None = None
+        self.listener = Listener(
+            recognizer, pools.asr, self._run_in, self._inputs, self.config.grammar_min_confidence
+        )
         self._speaking_gen = 0
         self._barge_pending: int | None = None
         self._barged_at: int | None = None
@@ -169,6 +96,7 @@ class CallSession:
         """From the end of the debtor's speech until the reply's first audio is queued."""
         self._cut: Segment | None = None
         self._drained = asyncio.Event()
+        self._first_audio = asyncio.Event()
         self._logged_say = 0
         self._say_no = 0
         self._agent_levels: deque[float] = deque([0.0] * 20, maxlen=20)
@@ -182,21 +110,36 @@ class CallSession:
 
     async def run(self) -> CallResult:
         """Answer, talk, and return when the call has ended."""
-        asr_session = self.recognizer.open()
         try:
             async with asyncio.TaskGroup() as tg:
-                feeder = tg.create_task(self._asr_feeder(asr_session))
+                feeder = tg.create_task(self.listener.run())
                 worker = tg.create_task(self._dialog_worker())
+                ahead = tg.create_task(self._prerender_account())
                 await self._inputs.put(("start", None))
                 await self._tick_loop()
                 worker.cancel()
                 feeder.cancel()
+                ahead.cancel()
         finally:
             await self._flush_recording()
         self.result.outcome = self.conv.outcome()
         self.result.duration_ms = self.t_ms
         self.result.transcript.sort(key=lambda t: t["start_ms"])
         return self.result
+
+    async def _prerender_account(self) -> None:
+        """Render this account's values in the prompts ahead, one prompt per pool job.
+
+        Starts once the first prompt is playing (the greeting is never delayed by it) and runs
+        one job at a time, so a live synthesis waits behind at most one prompt's values. Not
+        counted as busy: the call does not wait for it.
+        """
+        if not self.config.prerender_account:
+            return
+        await self._first_audio.wait()
+        loop = asyncio.get_running_loop()
+        for parts in self.conv.ctx.renderer.known_parts():
+            await loop.run_in_executor(self.pools.tts, self.voice.prerender_parts, [parts])
 
     async def _tick_loop(self) -> None:
         while True:
@@ -250,15 +193,15 @@ class CallSession:
                 self._barge_pending = None
                 self._turn_open = True
                 if ev.undrained_pcm16_8k:
-                    self._put_asr(ev.undrained_pcm16_8k)
-                self._put_asr(ev)
+                    self.listener.speech(ev.undrained_pcm16_8k)
+                self.listener.end_of_turn(ev)
             else:
                 # Noise: the recognizer may hold some of it; finish and discard.
                 self._barge_pending = None
-                self._put_asr(_DISCARD)
+                self.listener.discard()
         if self.endpointer.in_speech:
             if self.endpointer.undrained_frames() >= _BATCH_FRAMES:
-                self._put_asr(self.endpointer.drain())
+                self.listener.speech(self.endpointer.drain())
             self._check_barge_in()
         elif self._waiting_for_debtor():
             self._idle_ms += FRAME_MS
@@ -276,12 +219,6 @@ class CallSession:
             and not self.conv.ended
         )
 
-    def _put_asr(self, item: bytes | SpeechEnded | _Grammar) -> None:
-        try:
-            self._asr_q.put_nowait(item)
-        except asyncio.QueueFull:
-            log.warning("asr queue full: dropping a batch")
-
     def _check_barge_in(self) -> None:
         if self._barge_pending is None or not self.playout.busy:
             return
@@ -297,44 +234,9 @@ class CallSession:
             self.result.barge_ins.append({"onset_ms": self._barge_pending, "stopped_ms": self.t_ms})
             self._barge_pending = None
 
-    async def _asr_feeder(self, session: RecognizerSession) -> None:
-        audio: list[bytes] = []
-        grammar_on = False
-        while True:
-            item = await self._asr_q.get()
-            if isinstance(item, _Grammar):
-                set_grammar = getattr(session, "set_grammar", None)
-                if set_grammar is not None:
-                    await self._run_in(self.pools.asr, set_grammar, list(item.phrases))
-                    grammar_on = True
-            elif item is _DISCARD:
-                audio.clear()
-                await self._run_in(self.pools.asr, session.finish)
-            elif isinstance(item, SpeechEnded):
-                started = time.perf_counter()
-                final = await self._run_in(self.pools.asr, session.finish)
-                if grammar_on and not is_confident(final, self.config.grammar_min_confidence):
-                    final = await self._run_in(self.pools.asr, self._decode_freeform, audio)
-                audio = []
-                metrics = TurnMetrics(end_of_speech_ms=item.end_ms)
-                metrics.asr_ms = (time.perf_counter() - started) * 1000
-                await self._inputs.put(("heard", (item, final, metrics)))
-            else:
-                audio.append(item)
-                await self._run_in(self.pools.asr, session.accept, item)
-
-    def _decode_freeform(self, audio: list[bytes]) -> Transcript:
-        """A grammar always hears something: decode the same utterance without one."""
-        if self._freeform is None:
-            self._freeform = self.recognizer.open(None)
-        for chunk in audio:
-            self._freeform.accept(chunk)
-        return self._freeform.finish()
-
     def _update_grammar(self) -> None:
-        if self._grammars and not self.conv.ended and self.conv.state.state:
-            phrases = grammar_for(self.conv.ctx.plan, self.conv.state.state)
-            self._put_asr(_Grammar(tuple(phrases)))
+        if self.listener.supports_grammar and not self.conv.ended and self.conv.state.state:
+            self.listener.grammar(grammar_for(self.conv.ctx.plan, self.conv.state.state))
 
     async def _dialog_worker(self) -> None:
         while True:
@@ -361,8 +263,10 @@ class CallSession:
         elif kind == "dtmf":
             actions = self.conv.dtmf(payload)
         else:
-            ev, final, metrics = payload
-            text = final.text.strip()
+            heard: Heard = payload
+            ev = heard.speech
+            metrics = TurnMetrics(end_of_speech_ms=ev.end_ms, asr_ms=heard.asr_ms)
+            text = heard.transcript.text.strip()
             barged = self._barged_at is not None and self._barged_at >= ev.onset_ms
             if barged and self._resume_after_backchannel(ev, text):
                 return
@@ -412,17 +316,17 @@ class CallSession:
         first = True
         clause_no = 0
         for say in says:
-            clauses = self.voice.clauses(say.text)
+            clauses = self.voice.plan(say.text, say.parts)
             self._say_no += 1
             say_no = self._say_no
             skip = max(0, min(len(clauses), from_clause - clause_no))
-            text = say.text if skip == 0 else "… " + " ".join(clauses[skip:])
+            text = say.text if skip == 0 else "… " + " ".join(c.text for c in clauses[skip:])
             for i, clause in enumerate(clauses):
                 clause_no += 1
                 if clause_no <= from_clause:
                     continue
                 started = time.perf_counter()
-                pcm = await self._run_in(self.pools.tts, self.voice.get, clause)
+                pcm = await self._run_in(self.pools.tts, self.voice.render, clause)
                 if gen != self._speaking_gen:
                     self._interrupted = _Interrupted(says, self._clause_of_cut(says, clause_no - 1))
                     return
@@ -435,6 +339,7 @@ class CallSession:
                 seg = Segment(say.prompt_id, i, say.interruptible, say_no, text)
                 while not self.playout.push(pcm, seg):
                     await self._wait_drained()
+                self._first_audio.set()
                 self.playout.end_segment(seg)
         # Wait for the audio to play out, so a barge-in can still record where it cut.
         if self.playout.busy and gen == self._speaking_gen:

@@ -73,14 +73,12 @@ def debtor_voice(locale: str) -> Callable[[str], bytes]:
     return EspeakSpeaker(locale).speak
 
 
-def static_texts(plan: Dialplan, voice: PromptCache) -> list[str]:
-    """The clauses of every prompt that carry no placeholder: rendered before the first call."""
-    from voiceagent.tts.cache import static_clauses
+def prerender_plan(plan: Dialplan, voice: PromptCache) -> int:
+    """Render every prompt's template text (not its values) before the first call (blocks)."""
+    from voiceagent.tts.cache import template_prompt_parts
 
-    out: list[str] = []
-    for prompt_id in plan.prompts:
-        out.extend(static_clauses(plan.prompt(prompt_id).text, voice))
-    return out
+    prompts = [template_prompt_parts(plan.prompt(p).text) for p in plan.prompts]
+    return voice.prerender_parts(prompts, values=False)
 
 
 async def simulate_call(
@@ -100,8 +98,7 @@ async def simulate_call(
     debtor = SimulatedDebtor(script_lines, echo_gain=echo_gain)
     speak = debtor_voice(plan.dialplan.locale)
     await loop.run_in_executor(engines.pools.tts, debtor.prepare, speak)
-    static = static_texts(plan, engines.voice)
-    await loop.run_in_executor(engines.pools.tts, engines.voice.prerender, static)
+    await loop.run_in_executor(engines.pools.tts, prerender_plan, plan, engines.voice)
     conversation = Conversation(plan, account, today)
     clock: Clock = RealTimeClock() if realtime else FastForwardClock()
     recorder = StereoRecorder(out_dir / "recording.wav")

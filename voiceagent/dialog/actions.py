@@ -14,6 +14,8 @@ class Say:
     text: str
     prompt_id: str
     interruptible: bool = True
+    parts: tuple[tuple[str, bool], ...] = ()
+    """``text`` as ``(piece, variable)`` parts: template text and the values filled in."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -88,8 +89,49 @@ class PromptRenderer:
 
     def render(self, prompt_id: str, terms: Terms | None = None, **dynamic: str) -> str:
         """Render one prompt; every placeholder was checked at load, so this cannot fail."""
+        return "".join(text for text, _ in self.render_parts(prompt_id, terms, **dynamic))
+
+    def render_parts(
+        self, prompt_id: str, terms: Terms | None = None, **dynamic: str
+    ) -> tuple[tuple[str, bool], ...]:
+        """The rendered prompt as ``(text, variable)`` parts: template text, then values.
+
+        The speech layer splices prerendered audio of the template text around the values.
+        """
         values = dict(self._static)
         if terms is not None:
             values.update(self.terms_values(terms))
         values.update(dynamic)
-        return self.plan.prompt(prompt_id).text.format_map(values)
+        return template_parts(self.plan.prompt(prompt_id).text, values)
+
+    def known_parts(self) -> list[tuple[tuple[str, bool], ...]]:
+        """Every prompt whose placeholders are all known before the call's first word.
+
+        Rendered with this account's values and the base terms: what a call can prerender
+        while the debtor is still listening to the greeting.
+        """
+        out = []
+        for prompt_id in self.plan.prompts:
+            template = self.plan.prompt(prompt_id).text
+            if all(f in self._static for f in template_fields(template)):
+                out.append(template_parts(template, self._static))
+        return out
+
+
+def template_fields(template: str) -> list[str]:
+    """The placeholder names of a ``str.format`` template, in order."""
+    return [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
+
+
+def template_parts(template: str, values: dict[str, str]) -> tuple[tuple[str, bool], ...]:
+    """Fill a template, keeping literal text and values apart; empty pieces are dropped."""
+    parts: list[tuple[str, bool]] = []
+    for literal, field, spec, conversion in string.Formatter().parse(template):
+        if literal:
+            parts.append((literal, False))
+        if field is not None:
+            value = format(values[field], spec or "")
+            del conversion  # the loader allows plain {name} placeholders only
+            if value:
+                parts.append((value, True))
+    return tuple(parts)

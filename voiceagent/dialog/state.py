@@ -100,8 +100,11 @@ def with_result(st: DialogState, result: str) -> DialogState:
 def say(ctx: CallContext, st: DialogState, out: Out, prompt_id: str, **dyn: str) -> None:
     """Append a rendered prompt to the actions."""
     prompt = ctx.plan.prompt(prompt_id)
-    text = ctx.renderer.render(prompt_id, terms_of(ctx, st), **dyn)
-    out.append(act.Say(text=text, prompt_id=prompt_id, interruptible=prompt.interruptible))
+    parts = ctx.renderer.render_parts(prompt_id, terms_of(ctx, st), **dyn)
+    text = "".join(piece for piece, _ in parts)
+    out.append(
+        act.Say(text=text, prompt_id=prompt_id, interruptible=prompt.interruptible, parts=parts)
+    )
 
 
 def dynamic(ctx: CallContext, st: DialogState) -> dict[str, str]:

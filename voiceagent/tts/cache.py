@@ -8,16 +8,18 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import string
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Protocol
 
 from voiceagent.tts.base import Synthesizer
 from voiceagent.tts.piper import normalize_text
+from voiceagent.tts.splice import Clause, join_fragments, plan_clauses
 
 SUFFIX = ".pcm"
 """Raw PCM16 little-endian mono 8 kHz, no header."""
@@ -75,6 +77,26 @@ class PromptCache:
         """Where the clause's audio lives (whether or not it exists yet)."""
         return self.directory / f"{self.key(clause)}{SUFFIX}"
 
+    def plan(self, text: str, parts: Sequence[tuple[str, bool]] = ()) -> list[Clause]:
+        """The clauses of ``text`` (as ``clauses``), cut into fragments around filled-in values.
+
+        ``parts`` is the prompt as ``(piece, variable)`` pairs (``Say.parts``); without it,
+        every clause is said whole.
+        """
+        return plan_clauses(text, parts, self.synthesizer.clauses)
+
+    def render(self, clause: Clause) -> bytes:
+        """PCM16 8 kHz for one planned clause.
+
+        The whole clause from disk when some earlier call stored it; otherwise, for a clause
+        that holds values, its template fragments (prerendered) spliced around the values
+        (synthesized now unless cached); otherwise the clause synthesized whole.
+        """
+        if not clause.fragments or self._read(self.path(clause.text)) is not None:
+            return self._clause(clause.text, count=True)
+        pieces = [(f, self._clause(f.text, count=True)) for f in clause.fragments]
+        return join_fragments(pieces)
+
     def get(self, text: str) -> bytes:
         """PCM16 8 kHz for ``text``: every clause from disk, or synthesized and stored."""
         return b"".join(self._clause(clause, count=True) for clause in self.clauses(text))
@@ -85,6 +107,31 @@ class PromptCache:
             pcm16_8k = self._clause(clause, count=True)
             if pcm16_8k:
                 yield pcm16_8k
+
+    def prerender_parts(
+        self, prompts: Iterable[Sequence[tuple[str, bool]]], values: bool = True
+    ) -> int:
+        """Store every fragment of these rendered prompts not on disk yet; return how many.
+
+        With ``values=False`` only template text is rendered (the values are stand-ins, used
+        when a dialplan loads); with ``values=True`` the values too (an account's name and
+        amounts, rendered while the call's first prompt plays).
+        """
+        rendered = 0
+        for parts in prompts:
+            text = "".join(piece for piece, _ in parts)
+            for clause in self.plan(text, parts):
+                wanted = (
+                    [f.text for f in clause.fragments if values or not f.variable]
+                    if clause.fragments
+                    else [clause.text]
+                )
+                for piece in wanted:
+                    path = self.path(piece)
+                    if self._read(path) is None:
+                        self._store(path, self._render(piece))
+                        rendered += 1
+        return rendered
 
     def prerender(self, texts: Iterable[str]) -> int:
         """Store every clause of ``texts`` not on disk yet; return how many were synthesized.
@@ -191,3 +238,20 @@ def static_clauses(template: str, synthesizer: ClauseSynthesizer) -> list[str]:
     clause that then differs is simply rendered on its first use instead.
     """
     return [c for c in synthesizer.clauses(template) if not _PLACEHOLDER.search(c)]
+
+
+STAND_IN = "nombre apellido"
+"""What a placeholder stands for when a template is prerendered before any account is known:
+two ordinary words, as most values are (a name, "quince de enero"), so clause boundaries fall
+where they will with real values."""
+
+
+def template_prompt_parts(template: str) -> tuple[tuple[str, bool], ...]:
+    """A template as ``(piece, variable)`` parts with every placeholder as a stand-in value."""
+    parts: list[tuple[str, bool]] = []
+    for literal, field, _, _ in string.Formatter().parse(template):
+        if literal:
+            parts.append((literal, False))
+        if field is not None:
+            parts.append((STAND_IN, True))
+    return tuple(parts)
