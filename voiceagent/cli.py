@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from voiceagent import __version__
+from voiceagent.db_cli import db_app, prepare_database
 from voiceagent.models_cli import models_app
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app = typer.Typer(
 dialplan_app = typer.Typer(help="Validate and inspect dialplans.", no_args_is_help=True)
 app.add_typer(dialplan_app, name="dialplan")
 app.add_typer(models_app, name="models")
+app.add_typer(db_app, name="db")
 
 
 def _today(value: str | None) -> date:
@@ -299,6 +301,9 @@ def serve(
     from voiceagent.config import get_settings
 
     settings = get_settings()
+    closed = prepare_database(settings.resolved_database_url())
+    if closed:
+        typer.echo(f"{closed} call(s) left open by a previous run closed as interrupted", err=True)
     uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
 
 

@@ -193,3 +193,17 @@ def test_simulate_json_from_the_readme(tmp_path: Path) -> None:
     )
     assert {t["speaker"] for t in out["transcript"]} == {"agent", "debtor"}
     assert (tmp_path / "call" / "recording.wav").stat().st_size > 100_000
+
+
+def test_db_upgrade_creates_the_schema_and_current_reports_head(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'crm.sqlite3'}"
+    before = run("db", "current", "--database-url", url)
+    assert before.returncode == 1 and "(empty database)" in before.stdout
+    up = run("db", "upgrade", "--database-url", url)
+    assert up.returncode == 0, up.stderr
+    assert "head revision" in up.stdout
+    after = run("db", "current", "--database-url", url)
+    assert after.returncode == 0, after.stdout
+    lines = dict(line.split(":", 1) for line in after.stdout.splitlines())
+    assert lines["current"].strip() == lines["head"].strip() != "(empty database)"
+    assert run("db", "upgrade", "--database-url", url).returncode == 0  # idempotent
