@@ -96,7 +96,8 @@ class CallSession:
         """From the end of the debtor's speech until the reply's first audio is queued."""
         self._cut: Segment | None = None
         self._drained = asyncio.Event()
-        self._first_audio = asyncio.Event()
+        self._ahead_wake = asyncio.Event()
+        self._ahead_done: set[str] = set()
         self._logged_say = 0
         self._say_no = 0
         self._agent_levels: deque[float] = deque([0.0] * 20, maxlen=20)
@@ -114,7 +115,7 @@ class CallSession:
             async with asyncio.TaskGroup() as tg:
                 feeder = tg.create_task(self.listener.run())
                 worker = tg.create_task(self._dialog_worker())
-                ahead = tg.create_task(self._prerender_account())
+                ahead = tg.create_task(self._ahead_loop())
                 await self._inputs.put(("start", None))
                 await self._tick_loop()
                 worker.cancel()
@@ -127,19 +128,36 @@ class CallSession:
         self.result.transcript.sort(key=lambda t: t["start_ms"])
         return self.result
 
-    async def _prerender_account(self) -> None:
-        """Render this account's values in the prompts ahead, one prompt per pool job.
+    async def prepare(self) -> None:
+        """Render the account's values in every prompt before the call is answered.
 
-        Starts once the first prompt is playing (the greeting is never delayed by it) and runs
-        one job at a time, so a live synthesis waits behind at most one prompt's values. Not
-        counted as busy: the call does not wait for it.
+        The dialer awaits this while the phone rings (an inbound call, once the caller is
+        identified); the greeting and the offers then come whole from the prompt cache.
         """
-        if not self.config.prerender_account:
-            return
-        await self._first_audio.wait()
+        await self._render_ahead()
+
+    async def _render_ahead(self) -> None:
+        """Render every prompt the call could say next that is not rendered yet.
+
+        One prompt per pool job, so a live synthesis waits behind at most one prompt. Not
+        counted as busy: the call never waits for it.
+        """
         loop = asyncio.get_running_loop()
-        for parts in self.conv.ctx.renderer.known_parts():
+        for parts in self.conv.prompts_ahead():
+            text = "".join(piece for piece, _ in parts)
+            if text in self._ahead_done:
+                continue
+            self._ahead_done.add(text)
             await loop.run_in_executor(self.pools.tts, self.voice.prerender_parts, [parts])
+
+    async def _ahead_loop(self) -> None:
+        """Whenever the agent starts a reply, render what may follow it (see SessionConfig)."""
+        if not self.config.render_ahead:
+            return
+        while True:
+            await self._ahead_wake.wait()
+            self._ahead_wake.clear()
+            await self._render_ahead()
 
     async def _tick_loop(self) -> None:
         while True:
@@ -339,7 +357,7 @@ class CallSession:
                 seg = Segment(say.prompt_id, i, say.interruptible, say_no, text)
                 while not self.playout.push(pcm, seg):
                     await self._wait_drained()
-                self._first_audio.set()
+                self._ahead_wake.set()
                 self.playout.end_segment(seg)
         # Wait for the audio to play out, so a barge-in can still record where it cut.
         if self.playout.busy and gen == self._speaking_gen:

@@ -116,6 +116,7 @@ async def simulate_call(
             record=recorder.write,
             config=config,
         )
+        await session.prepare()  # what the dialer does while the phone rings
         result = await session.run()
     finally:
         recorder.close()

@@ -43,9 +43,9 @@ class SessionConfig:
     max_call_ms: int = 20 * 60_000
     grammar_min_confidence: float = 0.7
     """A grammar result less confident than this is decoded again free-form."""
-    prerender_account: bool = True
-    """Once the first prompt plays, render the account's values (name, amounts, deadlines) in
-    every prompt that uses them, so later prompts come from the cache."""
+    render_ahead: bool = True
+    """While the agent speaks, render the prompts that may follow with the values the call
+    knows by then (a promise's amount and date), so the next reply comes from the cache."""
 
 
 @dataclass

@@ -11,6 +11,7 @@ from voiceagent.dialog.account import Account
 from voiceagent.dialog.engine import CallContext, DialogState, step
 from voiceagent.dialog.events import Dtmf, Event, Hangup, Heard, NoInput, Start
 from voiceagent.dialog.model import Dialplan
+from voiceagent.dialog.state import dynamic, terms_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,24 @@ class Conversation:
     def hangup(self) -> list[act.Action]:
         """The debtor hung up."""
         return self._feed(Hangup())
+
+    def prompts_ahead(self) -> list[tuple[tuple[str, bool], ...]]:
+        """Every prompt that could be said with what the call knows now, rendered as parts.
+
+        A speech layer renders these ahead of time (the confirmation of a promise the debtor
+        is still agreeing to); most were rendered before and cost nothing.
+        """
+        st, r = self.state, self.ctx.renderer
+        values = dynamic(self.ctx, st)
+        if st.pending == "confirm" and st.draft_date is not None:
+            # A read-back is waiting for "yes": the confirmation will use the same values.
+            if st.draft_amount is not None:
+                values.setdefault("promise_amount", r.money(st.draft_amount))
+                values.setdefault("promise_date", r.date(st.draft_date))
+            if st.draft_time is not None:
+                at = datetime.combine(st.draft_date, st.draft_time)
+                values.setdefault("callback_when", r.when(at))
+        return r.known_parts(terms_of(self.ctx, st), **values)
 
     def outcome(self) -> dict[str, Any]:
         """The call's result, promise and callback as JSON-ready values."""

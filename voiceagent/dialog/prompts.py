@@ -104,17 +104,24 @@ class PromptRenderer:
         values.update(dynamic)
         return template_parts(self.plan.prompt(prompt_id).text, values)
 
-    def known_parts(self) -> list[tuple[tuple[str, bool], ...]]:
-        """Every prompt whose placeholders are all known before the call's first word.
+    def known_parts(
+        self, terms: Terms | None = None, **dynamic: str
+    ) -> list[tuple[tuple[str, bool], ...]]:
+        """Every prompt whose placeholders are all known now, rendered as parts.
 
-        Rendered with this account's values and the base terms: what a call can prerender
-        while the debtor is still listening to the greeting.
+        With no arguments: the account's values and the base terms (known before the call's
+        first word). With the call's current terms and values (a promise just captured): the
+        prompts that may come next, to render while the debtor is still speaking.
         """
+        values = dict(self._static)
+        if terms is not None:
+            values.update(self.terms_values(terms))
+        values.update(dynamic)
         out = []
         for prompt_id in self.plan.prompts:
             template = self.plan.prompt(prompt_id).text
-            if all(f in self._static for f in template_fields(template)):
-                out.append(template_parts(template, self._static))
+            if all(values.get(f) for f in template_fields(template)):
+                out.append(template_parts(template, values))
         return out
 
 

@@ -84,16 +84,21 @@ def plan_clauses(
     out: list[Clause] = []
     cursor = 0
     for clause in clauses:
-        at = normalized.find(clause, cursor)
+        # A clause cut for length gets a comma the text did not have ("... pesos,").
+        added = "," if normalized.find(clause, cursor) < 0 and clause.endswith(",") else ""
+        body = clause[: len(clause) - len(added)]
+        at = normalized.find(body, cursor)
         if at < 0:
             out.append(Clause(clause))
             continue
-        cursor = at + len(clause)
+        cursor = at + len(body)
         clause_mask = mask[at:cursor]
         if not any(clause_mask):
             out.append(Clause(clause))
             continue
-        out.append(Clause(clause, _fragments(clause, clause_mask)))
+        out.append(
+            Clause(clause, _fragments(body + added, clause_mask + [mask[cursor - 1]] * len(added)))
+        )
     return out
 
 
@@ -115,7 +120,21 @@ def _fragments(clause: str, mask: list[bool]) -> tuple[Fragment, ...]:
             continue
         body = _LEADING_PAUSE.sub("", text).strip()
         fragments.append(Fragment(body, variable, pause_before=_pause_in(text)))
-    return tuple(fragments)
+    return tuple(_shared_values(fragments))
+
+
+def _shared_values(fragments: list[Fragment]) -> list[Fragment]:
+    """A value's trailing comma becomes a pause, so "cien pesos," and "cien pesos" share audio."""
+    out: list[Fragment] = []
+    pause_next = False
+    for f in fragments:
+        if pause_next:
+            f = Fragment(f.text, f.variable, pause_before=True)
+        pause_next = f.variable and f.text.endswith((",", ";", ":"))
+        if pause_next:
+            f = Fragment(f.text.rstrip(",;:").rstrip(), f.variable, f.pause_before)
+        out.append(f)
+    return out
 
 
 def _pause_in(text: str) -> bool:
