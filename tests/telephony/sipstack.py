@@ -1,0 +1,313 @@
+"""Real SIP peers for tests: kamailio (registrar + proxy) and sipp on 127.0.0.1, always killed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from voiceagent.audio.g711 import alaw_to_pcm16, pcm16_to_ulaw, ulaw_to_pcm16
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "sip"
+PASSWORD = "s3cret"
+DTMF_PCAP_DIR = Path("/usr/share/sip-tester")
+
+
+def have_tools() -> bool:
+    return bool(shutil.which("kamailio") and shutil.which("sipp"))
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def free_rtp_range(n_ports: int = 16) -> tuple[int, int]:
+    """An even-based block of UDP ports that are free right now."""
+    for _ in range(50):
+        low = random.randrange(20000, 60000, 2)
+        socks = []
+        try:
+            for port in range(low, low + n_ports):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return low, low + n_ports - 1
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free RTP port block")
+
+
+@dataclass
+class Kamailio:
+    port: int
+    log_path: Path
+    proc: subprocess.Popen[bytes]
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def run_kamailio(workdir: Path, timeout_s: float = 5.0) -> Iterator[Kamailio]:
+    """Start kamailio on a free port; wait until it listens; always kill it."""
+    port = free_udp_port()
+    cfg = (FIXTURES / "kamailio.cfg.tmpl").read_text()
+    cfg = cfg.replace("@PORT@", str(port)).replace("@PASSWORD@", PASSWORD)
+    workdir.mkdir(parents=True, exist_ok=True)
+    cfg_path = workdir / "kamailio.cfg"
+    cfg_path.write_text(cfg)
+    rundir = workdir / "run"
+    rundir.mkdir(exist_ok=True)
+    log_path = workdir / "kamailio.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            ["kamailio", "-f", str(cfg_path), "-DD", "-E", "-Y", str(rundir), "-m", "32"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    kam = Kamailio(port, log_path, proc)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not _udp_port_taken(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"kamailio did not start:\n{kam.log()[-2000:]}")
+            time.sleep(0.05)
+        yield kam
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=3)
+
+
+def _udp_port_taken(port: int) -> bool:
+    """Whether some process listens on UDP ``port`` (read from /proc: probing by binding would
+    race the process that is about to bind it)."""
+    needle = f":{port:04X}"
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            if any(line.split()[1].endswith(needle) for line in list(f)[1:]):
+                return True
+    return False
+
+
+@dataclass
+class SippResult:
+    rc: int
+    messages: str
+    """sipp's -trace_msg log: every message sent and received, with timestamps."""
+    output: str
+
+    def count(self, pattern: str) -> int:
+        return len(re.findall(pattern, self.messages, re.MULTILINE))
+
+    def ms_between(self, first: str, then: str) -> float:
+        """Milliseconds from the first message matching ``first`` to the next matching ``then``."""
+        stamps = _message_stamps(self.messages)
+        t0 = next(t for t, m in stamps if re.search(first, m))
+        t1 = next(t for t, m in stamps if t > t0 and re.search(then, m))
+        return (t1 - t0) * 1000
+
+
+_STAMP = re.compile(r"^-{10,} (\d{4}-\d\d-\d\d\s+\d\d:\d\d:\d\d\.\d+)", re.MULTILINE)
+
+
+def _message_stamps(log: str) -> list[tuple[float, str]]:
+    out = []
+    parts = _STAMP.split(log)
+    for stamp, body in zip(parts[1::2], parts[2::2], strict=True):
+        t = datetime.strptime(stamp.split()[0] + " " + stamp.split()[1], "%Y-%m-%d %H:%M:%S.%f")
+        lines = [ln.strip() for ln in body.splitlines()[1:] if ln.strip()]
+        first = next((ln for ln in lines if not ln.startswith("UDP message")), "")
+        out.append((t.timestamp(), first))
+    return out
+
+
+@dataclass
+class Sipp:
+    proc: asyncio.subprocess.Process
+    port: int
+    msg_path: Path
+    timeout_s: float
+    args: list[str] = field(default_factory=list)
+
+    async def result(self) -> SippResult:
+        try:
+            out, _ = await asyncio.wait_for(self.proc.communicate(), self.timeout_s)
+        except TimeoutError as exc:
+            self.proc.kill()
+            out, _ = await self.proc.communicate()
+            tail = out.decode(errors="replace")[-1500:]
+            raise AssertionError(f"sipp ran over {self.timeout_s}s: {tail}") from exc
+        text = self.msg_path.read_text(errors="replace") if self.msg_path.exists() else ""
+        return SippResult(self.proc.returncode or 0, text, out.decode(errors="replace"))
+
+    async def listening(self, timeout_s: float = 5.0) -> None:
+        """Wait until sipp has bound its SIP port (a UAS must before it is dialled)."""
+        for _ in range(int(timeout_s / 0.02)):
+            if _udp_port_taken(self.port) or self.proc.returncode is not None:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"sipp did not bind port {self.port}")
+
+    def kill(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+
+
+async def start_sipp(
+    workdir: Path,
+    scenario: str,
+    *,
+    remote: str | None = None,
+    service: str = "agent",
+    calls: int = 1,
+    limit: int = 1,
+    rate: int = 10,
+    pause_ms: int = 1000,
+    keys: dict[str, str] | None = None,
+    timeout_s: float = 20.0,
+) -> Sipp:
+    """Start sipp (a UAC when ``remote`` is given, else a UAS on its own free port)."""
+    port = free_udp_port()
+    mport = free_rtp_range(4)[0]
+    msg_path = workdir / f"sipp_{scenario}_{port}.msg"
+    args = ["-sf", str(FIXTURES / f"{scenario}.xml"), "-i", "127.0.0.1", "-p", str(port)]
+    args += ["-mi", "127.0.0.1", "-mp", str(mport)]
+    args += ["-m", str(calls), "-l", str(limit), "-r", str(rate)]
+    args += ["-d", str(pause_ms), "-s", service, "-nostdin", "-timeout", f"{int(timeout_s)}s"]
+    args += ["-timeout_error", "-trace_msg", "-message_file", str(msg_path), "-trace_err"]
+    args += ["-error_file", str(workdir / f"sipp_{port}.err")]
+    for key, value in (keys or {}).items():
+        args += ["-key", key, value]
+    if remote is not None:
+        args.insert(0, remote)
+    proc = await asyncio.create_subprocess_exec(
+        "sipp",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=workdir,  # scenarios name their media files relative to it
+    )
+    return Sipp(proc, port, msg_path, timeout_s + 5, args)
+
+
+def write_ulaw_wav(path: Path, pcm16_8k: bytes) -> None:
+    """A mono 8 kHz G.711 mu-law WAV (format tag 7), as sipp's rtp_stream expects."""
+    ulaw = pcm16_to_ulaw(pcm16_8k)
+    fmt = struct.pack("<HHIIHH", 7, 1, 8000, 8000, 1, 8)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    body += b"data" + struct.pack("<I", len(ulaw)) + ulaw
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+
+
+def speechlike_signal(seconds: float, seed: int = 7) -> np.ndarray:
+    """Speech-like test audio: band-limited noise with a syllable-rate envelope (int16)."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * 8000)
+    noise = rng.standard_normal(n + 64)
+    kernel = np.hanning(9)
+    band = np.convolve(noise, kernel / kernel.sum(), mode="same")[:n]
+    t = np.arange(n) / 8000
+    envelope = 0.55 + 0.45 * np.sin(2 * np.pi * 3.1 * t) ** 2
+    x = band / np.max(np.abs(band)) * envelope * 12000
+    return x.astype(np.int16)
+
+
+def tone(seconds: float, hz: float = 440.0, amplitude: int = 10000) -> np.ndarray:
+    t = np.arange(int(seconds * 8000)) / 8000
+    return (amplitude * np.sin(2 * np.pi * hz * t)).astype(np.int16)
+
+
+def _aligned_snr(ref: np.ndarray, rec: np.ndarray) -> float:
+    size = 1 << int(np.ceil(np.log2(len(ref) + len(rec))))
+    corr = np.fft.irfft(np.fft.rfft(rec, size) * np.conj(np.fft.rfft(ref, size)), size)
+    lag = int(np.argmax(corr))
+    if lag > size // 2:
+        lag -= size
+    if lag >= 0:
+        seg = rec[lag : lag + len(ref)]
+        ref = ref[: len(seg)]
+    else:
+        ref = ref[-lag:]
+        seg = rec[: len(ref)]
+        ref = ref[: len(seg)]
+    noise = seg - ref
+    return float(10 * np.log10(np.sum(ref**2) / max(np.sum(noise**2), 1e-9)))
+
+
+def snr_db(reference: np.ndarray, received: np.ndarray, chunk: int = 4000) -> float:
+    """SNR of ``received`` against ``reference``: the median over 0.5 s chunks of the reference,
+    each aligned by cross-correlation on its own (a frame slip costs one chunk, not the rest)."""
+    ref = reference.astype(np.float64)
+    rec = received.astype(np.float64)
+    scores = []
+    for start in range(0, len(ref) - chunk + 1, chunk):
+        part = ref[start : start + chunk]
+        if np.sqrt(np.mean(part**2)) > 100:  # skip silent stretches
+            scores.append(_aligned_snr(part, rec))
+    if not scores:
+        return _aligned_snr(ref, rec)
+    return float(np.median(scores))
+
+
+@dataclass
+class RtpPacket:
+    t: float
+    """time.monotonic() at arrival."""
+    pt: int
+    seq: int
+    pcm16: np.ndarray
+
+
+class RtpSink(asyncio.DatagramProtocol):
+    """The far end's media socket: records every RTP packet the agent sends, decoded."""
+
+    def __init__(self) -> None:
+        self.packets: list[RtpPacket] = []
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if len(data) < 12:
+            return
+        pt = data[1] & 0x7F
+        seq = struct.unpack(">H", data[2:4])[0]
+        decode = {0: ulaw_to_pcm16, 8: alaw_to_pcm16}.get(pt)
+        pcm = np.frombuffer(decode(data[12:]), np.int16) if decode else np.zeros(0, np.int16)
+        self.packets.append(RtpPacket(time.monotonic(), pt, seq, pcm))
+
+    def audio(self) -> np.ndarray:
+        parts = [p.pcm16 for p in self.packets if p.pt in (0, 8)]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int16)
+
+
+@contextlib.asynccontextmanager
+async def rtp_sink() -> AsyncIterator[tuple[RtpSink, int]]:
+    loop = asyncio.get_running_loop()
+    transport, sink = await loop.create_datagram_endpoint(RtpSink, local_addr=("127.0.0.1", 0))
+    try:
+        yield sink, transport.get_extra_info("sockname")[1]
+    finally:
+        transport.close()
+
+
+def dtmf_pcap(digit: str) -> Path:
+    return DTMF_PCAP_DIR / f"dtmf_2833_{digit}.pcap"

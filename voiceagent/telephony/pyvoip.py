@@ -1,0 +1,406 @@
+"""SIP endpoint on rfcvoip (the maintained pyVoIP fork): REGISTER, answer, dial, media, REFER.
+
+The only module that imports rfcvoip. Its threads (SIP receive, RTP receive and transmit, the
+per-call callback) end here: frames and events reach the loop through
+``loop.call_soon_threadsafe``, and blocking rfcvoip calls run on the endpoint's small pool.
+
+rfcvoip 2.10.3 behaviours changed here (private API, checked against 2.10.3 only):
+
+1. ``VoIPPhone._run_call_callback(delay=1.0)`` sleeps 1 s before the call callback, so 200 OK
+   came ~1 s after the INVITE. Overridden with no delay.
+2. ``SIPClient.start`` starts its receive loop through ``_delayed_recv_loop`` (a 1 s sleep), so
+   responses (an outbound 200 OK, hence the ACK) waited 1 s. Replaced; it also binds the SIP
+   socket to ``bind_address`` while Via/Contact/SDP carry ``advertised_address``.
+3. Audio: 16-bit (never the 8-bit path). The RTP client's jitter buffer and output buffer are
+   replaced by :mod:`voiceagent.telephony.sipcall` objects, so inbound frames go straight to
+   the loop (no reader polling that races arrival) and ``flush`` acts on the next packet.
+4. No REFER upstream: built here from its in-dialog BYE; 202 and NOTIFY sipfrag are handled.
+5. No call limit upstream: beyond ``max_calls`` a new INVITE gets 486 before any 180.
+   A re-INVITE is answered with the offered codec (upstream keeps the first one).
+6. Telephone-events are reported only on the RTP marker bit; here a new (timestamp, event)
+   pair counts too, so a lost first packet does not lose the digit.
+7. ``rfcvoip.debug`` prints to stdout on every SIP event; it goes to this module's logger at
+   DEBUG level instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import rfcvoip
+import rfcvoip.VoIP.VoIP
+from rfcvoip import RTP, SIP
+from rfcvoip.SIP import SIPMessageType
+from rfcvoip.SIPTransport import SIPConnection
+from rfcvoip.VoIP import CallState, InvalidStateError, VoIPPhone
+from rfcvoip.VoIP.status import PhoneStatus
+from rfcvoip.VoIP.VoIP import _payload_type_from_media_method
+
+from voiceagent.telephony.sipcall import (
+    SIPFRAG_STATUS,
+    PendingRefer,
+    SipCall,
+    TransferResult,
+    build_refer,
+    dtmf_parser,
+)
+from voiceagent.telephony.sipconfig import DialResult, SipConfig, dial_result_for
+
+log = logging.getLogger(__name__)
+
+CallHandler = Callable[[SipCall], Awaitable[None]]
+
+
+class _Dialog:
+    """``CallControl`` for one rfcvoip call (methods block; run them on the pool)."""
+
+    def __init__(self, endpoint: SipEndpoint, call: Any) -> None:
+        self._ep = endpoint
+        self._call = call
+
+    def hangup(self) -> None:
+        """Send BYE (if still up) and stop the RTP threads."""
+        self._ep._sessions.pop(self._call.call_id, None)
+        try:
+            if self._call._get_state() == CallState.ANSWERED:
+                self._call.hangup()
+        except InvalidStateError:
+            pass
+
+    def refer(self, target: str) -> TransferResult:
+        """Send REFER with retransmissions (RFC 3261 timer E) and wait for 2xx and NOTIFY."""
+        phone = self._ep._phone
+        sip = phone.sip
+        if self._call._get_state() != CallState.ANSWERED:
+            return TransferResult(None)
+        uri = target if target.startswith(("sip:", "sips:", "tel:")) else None
+        uri = uri or sip._remote_user_uri(target)
+        message = build_refer(sip, self._call.request, uri).encode("utf8")
+        pending = PendingRefer()
+        phone.refers[self._call.call_id] = pending
+        destination = sip.dialog_target(self._call.request)
+        try:
+            interval, deadline = 0.5, time.monotonic() + 8.0
+            sip.send_raw(message, destination)
+            while not pending.answered.wait(interval) and time.monotonic() < deadline:
+                if pending.status is None:
+                    sip.send_raw(message, destination)
+                interval = min(interval * 2, 4.0)
+            if pending.status is not None and 200 <= pending.status < 300:
+                pending.notified.wait(self._ep.config.notify_wait_s)
+            return TransferResult(pending.status, pending.notify_status)
+        finally:
+            phone.refers.pop(self._call.call_id, None)
+
+
+def _adopt_offered_codec(
+    call: Any, request: Any, codecs: tuple[str, ...], priorities: dict[str, int]
+) -> None:
+    """Before rfcvoip answers a re-INVITE: switch RTP to a codec the new offer contains.
+
+    Upstream ``renegotiate`` answers with the codecs of the first offer (PCMU to a PCMA-only
+    re-INVITE) and keeps sending them.
+    """
+    audio = [m for m in request.body.get("m", []) if m.get("type") == "audio"]
+    clients = call._rtp_clients_snapshot()
+    if len(audio) != 1 or len(clients) != 1:
+        return
+    offered: dict[int, Any] = {}
+    for method in audio[0].get("methods", []):
+        try:
+            codec = _payload_type_from_media_method(audio[0], method)
+        except (KeyError, ValueError):
+            continue
+        if codec.name in codecs or codec == RTP.PayloadType.EVENT:
+            offered[int(method)] = codec
+    try:
+        payload_type, codec = RTP.select_transmittable_audio_codec(offered, priorities)
+    except RTP.RTPParseError:
+        return  # nothing we can send: rfcvoip's own answer stands
+    client = clients[0]
+    client.assoc = offered
+    client.preference, client.preference_payload_type = codec, payload_type
+    client._telephone_event_pt = client._find_telephone_event_payload_type()
+    for group in getattr(call, "_rtp_media_groups", []):
+        group["codecs"] = dict(offered)
+
+
+class _Phone(VoIPPhone):
+    """VoIPPhone with the fixes listed in the module docstring."""
+
+    def __init__(self, endpoint: SipEndpoint, **kwargs: Any) -> None:
+        self.endpoint = endpoint
+        self.final_codes: dict[str, int] = {}
+        self.refers: dict[str, PendingRefer] = {}
+        super().__init__(**kwargs)
+
+    @staticmethod
+    def _run_call_callback(callback: Any, call: Any, delay: float = 0.0) -> None:
+        VoIPPhone._run_call_callback(callback, call, 0.0)  # upstream default: sleep 1 s first
+
+    def _prioritized_enabled_codecs(self) -> list[Any]:
+        return [RTP.PayloadType[name] for name in self.endpoint.config.codecs]
+
+    def live_calls(self) -> int:
+        """Calls not yet ended (ringing, dialing or answered)."""
+        return sum(1 for c in self._calls_snapshot() if c._get_state() != CallState.ENDED)
+
+    def _callback_MSG_Invite(self, request: Any) -> None:  # noqa: N802 (upstream name)
+        call_id = str(request.headers.get("Call-ID", "") or "").strip()
+        to_tag = request.headers.get("To", {}).get("tag", "")
+        is_new = call_id and not to_tag and not self.has_call_id(call_id)
+        if is_new and self.live_calls() >= self.endpoint.config.max_calls:
+            self.sip.send_response(request, self.sip.gen_busy(request))
+            return
+        call = None if is_new else self._get_call(call_id)
+        if call is not None and call._get_state() == CallState.ANSWERED:
+            _adopt_offered_codec(call, request, self.endpoint.config.codecs, self.codec_priorities)
+        super()._callback_MSG_Invite(request)
+
+    def _callback_MSG_Bye(self, request: Any) -> None:  # noqa: N802 (upstream name)
+        super()._callback_MSG_Bye(request)
+        session = self.endpoint._sessions.pop(request.headers.get("Call-ID"), None)
+        if session is not None:
+            session.remote_hangup()
+
+    def callback(self, request: Any) -> None:
+        """SIP messages from the receive thread; responses are noted before rfcvoip acts."""
+        if request.type == SIPMessageType.RESPONSE:
+            cseq = request.headers.get("CSeq", {})
+            method = cseq.get("method") if isinstance(cseq, dict) else None
+            call_id = request.headers.get("Call-ID")
+            code = int(request.status)
+            if method == "REFER":
+                self._on_refer_response(call_id, code)
+                return
+            if method == "INVITE" and code >= 300:
+                self.final_codes[call_id] = code
+            super().callback(request)
+            if method == "INVITE" and 200 <= code < 300:
+                self.endpoint._on_outbound_answered(call_id)  # after rfcvoip sent the ACK
+            return
+        super().callback(request)
+
+    def _on_refer_response(self, call_id: str, code: int) -> None:
+        pending = self.refers.get(call_id)
+        if pending is not None and code >= 200:
+            pending.status = code
+            pending.answered.set()
+
+    def handle_notify(self, message: Any, upstream: Callable[[Any], None]) -> None:
+        """In-dialog NOTIFY for a REFER we sent: 200 OK and note the sipfrag status."""
+        call_id = message.headers.get("Call-ID")
+        event = str(message.headers.get("Event", "") or "").strip().lower()
+        pending = self.refers.get(call_id)
+        if pending is None or not event.startswith("refer"):
+            upstream(message)
+            return
+        self.sip.send_response(message, self.sip.gen_ok(message))
+        match = SIPFRAG_STATUS.search(getattr(message, "body_text", "") or "")
+        if match:
+            pending.notify_status = int(match.group(1))
+            if pending.notify_status >= 200:
+                pending.notified.set()
+
+
+def _sip_start(sip: Any, bind_host: str) -> None:
+    """``SIPClient.start`` without the 1 s receive delay, bound to ``bind_host``."""
+    if sip.NSD:
+        raise RuntimeError("SIP client already started")
+    sip.NSD = True
+    target = sip.proxy_target or sip.server_target
+    sip.connection = SIPConnection(
+        bind_host,
+        sip.myPort,
+        target,
+        tls_context=sip.tls_context,
+        tls_server_name=sip.tls_server_name,
+    )
+    sip.connection.open()
+    sip.s = sip.connection.socket
+    sip.out = sip.s
+    sip.register()
+    threading.Thread(target=sip.recv_loop, name="SIP Receive", daemon=True).start()
+
+
+class SipEndpoint:
+    """A registered SIP user agent that answers calls into ``handler`` and dials out."""
+
+    def __init__(self, config: SipConfig, handler: CallHandler | None = None) -> None:
+        self.config = config
+        self._handler = handler
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sip")
+        self._sessions: dict[str, SipCall] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._phone: Any = None
+
+    async def start(self) -> None:
+        """Bind, REGISTER (raises if the registrar does not accept us)."""
+        self._loop = asyncio.get_running_loop()
+        await self._loop.run_in_executor(self._pool, self._start_blocking)
+
+    def _start_blocking(self) -> None:
+        cfg = self.config
+        proxy_host, _, proxy_port = cfg.outbound_proxy.rpartition(":")
+        phone = _Phone(
+            self,
+            server=cfg.registrar_host,
+            port=cfg.registrar_port,
+            username=cfg.user,
+            password=cfg.password,
+            myIP=cfg.public_address,
+            callCallback=self._on_incoming if self._handler is not None else None,
+            sipPort=cfg.sip_port,
+            rtpPortLow=cfg.rtp_port_low,
+            rtpPortHigh=cfg.rtp_port_high,
+            proxy=proxy_host or None,
+            proxyPort=int(proxy_port) if proxy_port else None,
+            codec_priorities={name: 1000 - i for i, name in enumerate(cfg.codecs)},
+            audio_sample_rate=8000,
+            audio_channels=1,
+            audio_bit_depth=16,
+            audio_output_mode="realtime",
+        )
+        phone.myIP = cfg.bind_address  # RTP binds here; the SIP client keeps the public one
+        sip = phone.sip
+        sip.register_timeout = cfg.register_timeout_s
+        sip.start = lambda: _sip_start(sip, cfg.bind_address)
+        upstream_notify = sip._handle_notify
+        sip._handle_notify = lambda message: phone.handle_notify(message, upstream_notify)
+        self._phone = phone
+        phone.start()
+        if phone.get_status() != PhoneStatus.REGISTERED:
+            phone.stop()
+            raise ConnectionError(f"REGISTER failed: {phone.get_status()}")
+
+    @property
+    def active_calls(self) -> int:
+        """Calls the phone holds that have not ended."""
+        return int(self._phone.live_calls()) if self._phone is not None else 0
+
+    async def stop(self) -> None:
+        """Hang up every call, de-REGISTER and release the threads."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        if self._phone is not None:
+            await loop.run_in_executor(self._pool, self._phone.stop)
+        self._sessions.clear()
+        self._pool.shutdown(wait=False)
+
+    # --- inbound ---
+
+    def _session_for(self, call: Any, direction: str, caller_id: str) -> SipCall:
+        assert self._loop is not None
+        dialog = _Dialog(self, call)
+        session = SipCall(
+            call.call_id,
+            caller_id,
+            direction,
+            dialog,
+            self._pool,
+            self._loop,
+            self.config.media_timeout_s,
+        )
+        for client in call._rtp_clients_snapshot():
+            client.pmin = session.inbound_sink
+            client.pmout = session.outbound
+            client.parse_telephone_event = dtmf_parser(session)
+        self._sessions[call.call_id] = session
+        return session
+
+    def _on_incoming(self, call: Any) -> None:
+        """On rfcvoip's call-callback thread: answer now and hand the call to the loop."""
+        caller = str(call.request.headers.get("From", {}).get("number", "") or "")
+        session = self._session_for(call, "inbound", caller)
+        try:
+            call.answer()
+        except InvalidStateError:
+            self._sessions.pop(call.call_id, None)
+            return
+        session.answered_at = time.monotonic()
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._spawn, session)
+
+    def _spawn(self, session: SipCall) -> None:
+        task = asyncio.get_running_loop().create_task(self._run_handler(session))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_handler(self, session: SipCall) -> None:
+        assert self._handler is not None
+        try:
+            await self._handler(session)
+        except Exception:
+            log.exception("call %s: handler failed", session.call_id)
+        finally:
+            if not session.ended:
+                await session.hangup()
+
+    # --- outbound ---
+
+    def _on_outbound_answered(self, call_id: str) -> None:
+        """SIP thread, after the 200 OK was ACKed: attach media to the loop."""
+        call = self._phone._get_call(call_id)
+        if call is None or call_id in self._sessions or call.remote_sip_message is None:
+            return
+        if call._get_state() != CallState.ANSWERED or call.request.headers.get("To") is None:
+            return
+        number = str(call.request.headers["To"].get("number", "") or "")
+        self._session_for(call, "outbound", number)
+
+    async def dial(self, number: str, ring_timeout_s: float = 30.0) -> SipCall | DialResult:
+        """Call ``number`` (user part or SIP URI); the call comes back only once answered."""
+        if self._phone is None or self.active_calls >= self.config.max_calls:
+            return DialResult.FAILED
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+        self._phone.sip.invite_timeout = max(1.0, ring_timeout_s)
+        try:
+            call = await loop.run_in_executor(self._pool, self._phone.call, number)
+        except TimeoutError:
+            return DialResult.NO_ANSWER
+        except Exception as exc:  # rfcvoip raises plain exceptions for socket and SDP errors
+            log.warning("dial failed: %s", exc)
+            return DialResult.FAILED
+        call_id = call.call_id
+        while True:
+            session = self._sessions.get(call_id)
+            if session is not None and session.direction == "outbound":
+                session.answered_at = time.monotonic()
+                return session
+            code = self._phone.final_codes.pop(call_id, None)
+            if code is not None:
+                return dial_result_for(code)
+            if call._get_state() == CallState.ENDED:
+                return DialResult.FAILED
+            if time.monotonic() - started >= ring_timeout_s:
+                await loop.run_in_executor(self._pool, _cancel, call)
+                loop.call_later(10.0, self._phone.final_codes.pop, call_id, None)  # the 487
+                return DialResult.NO_ANSWER
+            await asyncio.sleep(0.01)
+
+
+def _debug(summary: Any, detail: Any = None) -> None:
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("rfcvoip: %s", detail if detail is not None else summary)
+
+
+for _module in (rfcvoip, SIP, RTP, rfcvoip.VoIP.VoIP):
+    _module.debug = _debug  # type: ignore[attr-defined]
+
+
+def _cancel(call: Any) -> None:
+    try:
+        call.cancel()
+    except InvalidStateError:
+        pass  # answered or failed in the meantime
