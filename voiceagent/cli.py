@@ -13,6 +13,7 @@ import typer
 
 from voiceagent import __version__
 from voiceagent.db_cli import db_app, prepare_database
+from voiceagent.dialer.compliance_cli import compliance_app
 from voiceagent.models_cli import models_app
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ dialplan_app = typer.Typer(help="Validate and inspect dialplans.", no_args_is_he
 app.add_typer(dialplan_app, name="dialplan")
 app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")
+app.add_typer(compliance_app, name="compliance")
 
 
 def _today(value: str | None) -> date:

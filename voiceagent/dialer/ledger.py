@@ -1,0 +1,137 @@
+"""Fill the inputs of :func:`voiceagent.dialer.rules.check` from the CRM tables.
+
+Blocking (SQLAlchemy): async callers run it on the ``db_pool``. Every placed attempt counts,
+answered or not; a conversation is a call where the right party was verified, outbound or
+inbound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import phonenumbers
+from phonenumbers import timezone as phone_tz
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from voiceagent.crm import repo
+from voiceagent.crm.models import Account, Attempt, Call, Phone
+from voiceagent.dialer.rules import Contact, Flags, Ledger
+
+LOOKBACK = timedelta(days=60)
+"""How far back the ledger reads; longer than any cap period or quiet period in the packs."""
+RESTRICTION_FLAGS = {"stop_contact": "cease", "dispute": "dispute", "wrong_number": "wrong_party"}
+"""CRM restriction kinds -> rule flags (``attorney`` has no CRM kind yet)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """Who would be called, where and through which number: the rule inputs besides the moment."""
+
+    account_id: int
+    phone_id: int | None
+    jurisdiction: str | None
+    """Country of the account (``extra.country``) or of the number, ``None`` if unknown."""
+    subdivision: str | None
+    zones: tuple[str, ...]
+    ledger: Ledger
+    flags: Flags
+
+
+def build_ledger(
+    s: Session,
+    account_id: int,
+    at_utc: datetime,
+    lookback: timedelta = LOOKBACK,
+    exclude_attempt_id: int | None = None,
+) -> Ledger:
+    """Attempts and right-party conversations of an account in ``[at - lookback, at]``.
+
+    Args:
+        s: An open session.
+        account_id: The account (the person and the debt).
+        at_utc: The moment being checked.
+        lookback: How far back to read.
+        exclude_attempt_id: The attempt being checked at connect time (it was reserved already).
+    """
+    since = at_utc - lookback
+    query = select(Attempt.started_at).where(
+        Attempt.account_id == account_id,
+        Attempt.started_at >= since,
+        Attempt.started_at <= at_utc,
+    )
+    if exclude_attempt_id is not None:
+        query = query.where(Attempt.id != exclude_attempt_id)
+    attempts = sorted(s.scalars(query))
+    talks = select(Call.started_at).where(
+        Call.account_id == account_id,
+        Call.right_party.is_(True),
+        Call.started_at >= since,
+        Call.started_at <= at_utc,
+    )
+    if exclude_attempt_id is not None:
+        talks = talks.where(or_(Call.attempt_id.is_(None), Call.attempt_id != exclude_attempt_id))
+    return Ledger(
+        attempts=tuple(Contact(a, "voice") for a in attempts),
+        conversations=tuple(sorted(s.scalars(talks))),
+    )
+
+
+def phone_zones(e164: str) -> tuple[str, ...]:
+    """Time zones the numbering plan gives a number (empty when unknown)."""
+    try:
+        number = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return ()
+    return tuple(z for z in phone_tz.time_zones_for_number(number) if z != "Etc/Unknown")
+
+
+def subject(
+    s: Session,
+    account_id: int,
+    at_utc: datetime,
+    phone_id: int | None = None,
+    exclude_attempt_id: int | None = None,
+) -> Subject:
+    """The rule inputs for calling an account (at a phone; default its first by priority).
+
+    Zones are the account's address zone plus the number's zones; the subdivision and the
+    country come from the account's extra columns (``subdivision``/``state``, ``country``),
+    the country failing that from the number.
+    """
+    account = s.get(Account, account_id)
+    if account is None:
+        raise LookupError(f"no account {account_id}")
+    query = select(Phone).where(Phone.account_id == account_id)
+    if phone_id is not None:
+        query = query.where(Phone.id == phone_id)
+    phone = s.scalars(query.order_by(Phone.priority, Phone.id)).first()
+    if phone_id is not None and phone is None:
+        raise LookupError(f"no phone {phone_id} on account {account_id}")
+    zones = [account.timezone] if account.timezone else []
+    for z in phone_zones(phone.e164) if phone else ():
+        if z not in zones:
+            zones.append(z)
+    extra = account.extra or {}
+    country = extra.get("country") or (
+        phonenumbers.region_code_for_number(phonenumbers.parse(phone.e164)) if phone else None
+    )
+    subdivision = extra.get("subdivision") or extra.get("state")
+    kinds = {x.kind for x in repo.restrictions(s, account_id, phone.id if phone else None)}
+    flags = Flags(
+        restrictions=frozenset(RESTRICTION_FLAGS[k] for k in kinds if k in RESTRICTION_FLAGS),
+        authorized_channels=frozenset({"voice"})
+        if phone is not None and phone.consent
+        else frozenset(),
+        phone_type=phone.type if phone else "unknown",
+    )
+    return Subject(
+        account_id=account_id,
+        phone_id=phone.id if phone else None,
+        jurisdiction=str(country).upper() if country else None,
+        subdivision=str(subdivision).upper() if subdivision else None,
+        zones=tuple(zones),
+        ledger=build_ledger(s, account_id, at_utc, exclude_attempt_id=exclude_attempt_id),
+        flags=flags,
+    )
