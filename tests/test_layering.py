@@ -8,10 +8,13 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parent.parent / "voiceagent"
 # package -> packages it must never import
 FORBIDDEN = {
-    "nlu": ("dialog", "call", "telephony", "crm", "dialer", "api", "cli"),
-    "dialog": ("call", "telephony", "crm", "dialer", "api", "cli"),
+    "nlu": ("dialog", "call", "telephony", "crm", "dialer", "api", "cli", "worker"),
+    "dialog": ("call", "telephony", "crm", "dialer", "api", "cli", "worker"),
     "audio": ("vad", "asr", "tts", "telephony", "call", "dialog", "crm", "dialer", "api"),
-    "crm": ("call", "api", "cli"),
+    "crm": ("call", "api", "cli", "worker"),
+    "call": ("worker", "dialer", "api", "cli"),
+    "telephony": ("call", "crm", "worker", "dialer", "api", "cli"),
+    "dialer": ("worker", "api", "cli"),
 }
 
 

@@ -296,17 +296,26 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port (default from settings).")] = None,
 ) -> None:
-    """Run the HTTP server (health check and API)."""
-    import uvicorn
+    """Run the worker: HTTP API and dashboard, plus SIP / AudioSocket calls when configured."""
+    import asyncio
+    import logging
 
     from voiceagent.api.app import create_app
     from voiceagent.config import get_settings
+    from voiceagent.worker.serve import serve as run_worker
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = get_settings()
+    updates: dict[str, Any] = {}
+    if host:
+        updates["host"] = host
+    if port:
+        updates["port"] = port
+    settings = settings.model_copy(update=updates)
     closed = prepare_database(settings.resolved_database_url())
     if closed:
         typer.echo(f"{closed} call(s) left open by a previous run closed as interrupted", err=True)
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+    asyncio.run(run_worker(settings, create_app(settings)))
 
 
 def main() -> None:

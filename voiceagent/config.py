@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from platformdirs import user_data_dir
 from pydantic import AliasChoices, Field, model_validator
@@ -41,6 +42,45 @@ class Settings(BaseSettings):
     mask_pii: bool = True
     """Mask names, phones, amounts and document numbers in logs."""
 
+    # Speech
+    asr: Literal["whisper", "vosk"] = "whisper"
+    """Recognizer for live calls: Whisper base (es/pt/en, utterance-level) or Vosk (streaming;
+    needs ``voiceagent models fetch LOCALE``)."""
+
+    # Telephony: a SIP extension on a PBX or registrar (off while sip_registrar is empty)
+    sip_registrar: str = ""
+    """Registrar host; empty disables the SIP endpoint."""
+    sip_registrar_port: int = 5060
+    sip_user: str = ""
+    sip_password: str = ""
+    sip_bind: str = "127.0.0.1"
+    """Local address for SIP and RTP sockets."""
+    sip_advertised: str = ""
+    """Address written into Via/Contact/SDP (the public one behind NAT); default: sip_bind."""
+    sip_port: int = 5062
+    rtp_port_low: int = 10000
+    rtp_port_high: int = 20000
+    sip_outbound_proxy: str = ""
+    """``host:port`` all requests go to (an SBC), if any."""
+    max_calls: int = 8
+    """Concurrent calls per worker; further INVITEs get 486 Busy Here."""
+
+    # Telephony: behind Asterisk (AudioSocket + AMI)
+    audiosocket: bool = False
+    """Run the AudioSocket server for Asterisk's ``AudioSocket()`` application."""
+    audiosocket_host: str = "127.0.0.1"
+    audiosocket_port: int = 9092
+    ami_host: str = ""
+    """Asterisk Manager Interface host (transfers, originating calls); empty: no AMI."""
+    ami_port: int = 5038
+    ami_username: str = ""
+    ami_secret: str = ""
+
+    inbound_fallback_transfer: str = ""
+    """Where an inbound caller with no account goes (a human queue); empty: hang up."""
+    default_region: str = "CO"
+    """Region for phone numbers written without a country code."""
+
     @model_validator(mode="after")
     def _models_under_data_dir(self) -> Settings:
         if self.models_dir is None:
@@ -52,6 +92,16 @@ class Settings(BaseSettings):
         """The models directory (always set after validation)."""
         assert self.models_dir is not None
         return self.models_dir
+
+    @property
+    def recordings_dir(self) -> Path:
+        """Call recordings and transcripts (``YYYY/MM/DD/<call id>.wav|.json``)."""
+        return self.data_dir / "recordings"
+
+    @property
+    def tts_cache_dir(self) -> Path:
+        """Rendered prompt audio (safe to delete; rebuilt on demand)."""
+        return self.data_dir / "cache" / "tts"
 
     def resolved_database_url(self) -> str:
         """Return the database URL, defaulting to a SQLite file in the data directory."""

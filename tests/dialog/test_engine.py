@@ -74,3 +74,16 @@ def test_account_missing_a_field_the_plan_needs_fails_before_the_call() -> None:
     plan = PLAN.model_copy(update={"account_fields": ["contract", "branch_office"]})
     with pytest.raises(MissingAccountField, match="branch_office"):
         CallContext.create(plan, ACCOUNT, TODAY)
+
+
+def test_a_plan_that_verifies_by_birth_year_needs_it_before_the_call() -> None:
+    plan = load_dialplan_cached(str(DIALPLANS / "en-US" / "early.yaml"))
+    account = Account.model_validate(
+        json.loads((FIXTURES / "accounts" / "us-early.json").read_text())
+    )
+    CallContext.create(plan, account, date(2026, 11, 18))  # has a birth year
+    with pytest.raises(MissingAccountField, match="birth_year"):
+        CallContext.create(
+            plan, account.model_copy(update={"birth_year": None}), date(2026, 11, 18)
+        )
+    CallContext.create(PLAN, ACCOUNT.model_copy(update={"birth_year": None}), date(2026, 11, 18))

@@ -35,7 +35,9 @@ class Engines:
     pools: Pools
 
 
-def load_engines(locale: str, asr: str, models_dir: Path, cache_dir: Path) -> Engines:
+def load_engines(
+    locale: str, asr: str, models_dir: Path, cache_dir: Path, pools: Pools | None = None
+) -> Engines:
     """Load the recognizer and the agent's voice for a locale (slow: once per process)."""
     from voiceagent.nlu.lexicon import language_of
     from voiceagent.tts.piper import default_voice
@@ -56,7 +58,7 @@ def load_engines(locale: str, asr: str, models_dir: Path, cache_dir: Path) -> En
         model_dir = ensure_whisper_base(models_dir)
         recognizer = WhisperRecognizer(model_dir, language=language_of(locale), cpu_threads=2)
     voice = PromptCache(cache_dir, default_voice(locale))
-    return Engines(recognizer=recognizer, voice=voice, pools=Pools.create())
+    return Engines(recognizer=recognizer, voice=voice, pools=pools or Pools.create())
 
 
 def debtor_voice(locale: str) -> Callable[[str], bytes]:

@@ -16,7 +16,8 @@ class Account(BaseModel):
 
     name: str = Field(min_length=1)
     document_last4: str = Field(pattern=r"^\d{4}$")
-    birth_year: int = Field(ge=1900, le=2100)
+    birth_year: int | None = Field(default=None, ge=1900, le=2100)
+    """Needed only by dialplans that verify with it (checked before the call)."""
     amount_owed: Decimal = Field(gt=0)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     days_past_due: int = Field(ge=0)

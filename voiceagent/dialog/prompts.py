@@ -25,6 +25,9 @@ class PromptRenderer:
         self.plan = plan
         self.lang = language_of(plan.dialplan.locale)
         missing = [f for f in plan.account_fields if f not in account.extra_fields()]
+        factors = {getattr(state, "factor", None) for state in plan.states.values()}
+        if "birth_year" in factors and account.birth_year is None:
+            missing.append("birth_year")
         if missing:
             raise MissingAccountField(
                 f"account lacks {', '.join(missing)} required by dialplan {plan.dialplan.id}"

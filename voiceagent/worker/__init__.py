@@ -1,0 +1,1 @@
+"""A worker process: telephony in, call sessions, CRM out (wires the layers; owns no logic)."""

@@ -1,0 +1,99 @@
+"""``voiceagent serve``: the HTTP API, the SIP endpoint and the AudioSocket server on one loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+from typing import Any
+
+from voiceagent.config import Settings
+from voiceagent.crm.db import make_engine, session_factory
+from voiceagent.dialog.routing import load_routing
+from voiceagent.telephony.sipconfig import SipConfig
+from voiceagent.worker.calls import CallRunner, CallSpec
+from voiceagent.worker.engines import Engines
+
+log = logging.getLogger(__name__)
+
+
+def sip_config(settings: Settings) -> SipConfig:
+    """The SIP endpoint's settings from the process settings."""
+    return SipConfig(
+        registrar_host=settings.sip_registrar,
+        registrar_port=settings.sip_registrar_port,
+        user=settings.sip_user,
+        password=settings.sip_password,
+        bind_address=settings.sip_bind,
+        advertised_address=settings.sip_advertised,
+        sip_port=settings.sip_port,
+        rtp_port_low=settings.rtp_port_low,
+        rtp_port_high=settings.rtp_port_high,
+        max_calls=settings.max_calls,
+        outbound_proxy=settings.sip_outbound_proxy,
+    )
+
+
+def build_runner(settings: Settings) -> CallRunner:
+    """The call runner with this process's engines, database and dialplans."""
+    sessions = session_factory(make_engine(settings.resolved_database_url()))
+    engines = Engines(
+        asr=settings.asr, models_dir=settings.models_path, cache_dir=settings.tts_cache_dir
+    )
+    routing = load_routing(settings.dialplans_dir / "routing.yaml")
+    return CallRunner(
+        engines,
+        sessions,
+        routing,
+        settings.dialplans_dir,
+        settings.recordings_dir,
+        fallback_transfer=settings.inbound_fallback_transfer,
+        region=settings.default_region,
+    )
+
+
+async def start_telephony(settings: Settings, runner: CallRunner, stack: AsyncExitStack) -> None:
+    """Start whichever telephony the settings enable; the stack stops them."""
+    if settings.sip_registrar:
+        from voiceagent.telephony.pyvoip import SipEndpoint
+        from voiceagent.telephony.sipcall import SipCall
+
+        async def on_sip_call(call: SipCall) -> None:
+            spec = CallSpec("inbound", caller_id=call.caller_id, transport_ref=call.call_id)
+            await runner.run(call, spec)
+
+        endpoint = SipEndpoint(sip_config(settings), on_sip_call)
+        await endpoint.start()
+        stack.push_async_callback(endpoint.stop)
+        log.info("SIP: registered as %s@%s", settings.sip_user, settings.sip_registrar)
+    if settings.audiosocket:
+        from voiceagent.telephony.audiosocket import (
+            AudioSocketConfig,
+            AudioSocketServer,
+            AudioSocketTransport,
+        )
+
+        async def on_audiosocket_call(transport: AudioSocketTransport, call_uuid: str) -> None:
+            # AudioSocket carries no caller ID; Asterisk's dialplan routes callbacks here.
+            await runner.run(transport, CallSpec("inbound", transport_ref=call_uuid))
+
+        server = AudioSocketServer(
+            on_audiosocket_call,
+            AudioSocketConfig(host=settings.audiosocket_host, port=settings.audiosocket_port),
+        )
+        await server.start()
+        stack.push_async_callback(server.close, 5.0)
+
+
+async def serve(settings: Settings, app: Any) -> None:
+    """Run until interrupted (Ctrl-C / SIGTERM): API, telephony, calls."""
+    import uvicorn
+
+    runner = build_runner(settings)
+    app.state.runner = runner
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port))
+    async with AsyncExitStack() as stack:
+        stack.callback(runner.engines.shutdown)
+        await start_telephony(settings, runner, stack)
+        await server.serve()
+    await asyncio.sleep(0)
