@@ -76,6 +76,16 @@ class Settings(BaseSettings):
     ami_username: str = ""
     ami_secret: str = ""
 
+    # Web dashboard and API
+    session_secret: str = ""
+    """Signs web session cookies; empty: a random one per start (sessions end on restart)."""
+    session_max_age_s: int = 12 * 3600
+    cookie_secure: bool = False
+    """Send the session cookie over HTTPS only (set it when a TLS proxy fronts the app)."""
+    webhook_url: str = ""
+    """Where promise / transfer / stop-contact events are POSTed (HMAC-signed); empty: none."""
+    webhook_secret: str = ""
+
     inbound_fallback_transfer: str = ""
     """Where an inbound caller with no account goes (a human queue); empty: hang up."""
     default_region: str = "CO"

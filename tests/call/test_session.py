@@ -38,10 +38,15 @@ class SlowSink:
 
     def __init__(self) -> None:
         self.committed: list[tuple[float, act.Action]] = []
+        self.line: SimulatedDebtor | None = None
+        self.committed_at_call_ms: list[int] = []
+        """Where the call was (its clock) when each commit returned."""
 
     def commit(self, call_id: str, action: act.Action) -> None:
         time.sleep(0.3)
         self.committed.append((time.perf_counter(), action))
+        if self.line is not None:
+            self.committed_at_call_ms.append(self.line.t_ms)
 
 
 class TimedSynth(FakeSynthesizer):
@@ -69,6 +74,8 @@ def run(
     answer = espeak("sí, con ella habla")
     debtor = SimulatedDebtor(lines)
     debtor.prepare(lambda _t: answer)
+    if isinstance(sink, SlowSink):
+        sink.line = debtor
     synth = TimedSynth()
     pools = Pools.create()
     session = CallSession(
@@ -98,10 +105,11 @@ def test_promise_is_committed_before_the_agent_says_it(tmp_path: Path) -> None:
     assert result.outcome["result"] == "promise"
     kinds = [type(a).__name__ for _, a in sink.committed]
     assert kinds[0] == "RecordPromise"
-    # The "quedó registrado" words were synthesized only after the 300 ms commit returned.
-    committed_at = sink.committed[0][0]
-    recorded_at = [t for t, text in synth.when if text.startswith("Listo")]
-    assert recorded_at and recorded_at[0] > committed_at
+    # The "quedó registrado" words were played only after the 300 ms commit returned (their
+    # audio may be rendered ahead, while the debtor is still saying yes; never played before).
+    committed_ms = sink.committed_at_call_ms[0]
+    played_ms = [t["start_ms"] for t in result.transcript if t["text"].startswith("Listo")]
+    assert played_ms and played_ms[0] >= committed_ms
 
 
 def test_debtor_hangs_up_while_the_agent_talks(tmp_path: Path) -> None:

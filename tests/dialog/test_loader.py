@@ -168,7 +168,10 @@ def test_missing_file_is_a_clear_error() -> None:
 
 def test_collector_disclosure_must_not_be_interruptible() -> None:
     text = (DIALPLANS / "en-US" / "early.yaml").read_text(encoding="utf-8")
-    broken = text.replace("interruptible: false", "interruptible: true", 1)
+    broken = text.replace(
+        'for that purpose."\n    interruptible: false',
+        'for that purpose."\n    interruptible: true',
+    )
     assert broken != text
     assert "must be `interruptible: false`" in str(_error(broken))
 
@@ -179,3 +182,25 @@ def test_committed_json_schema_matches_the_model() -> None:
     committed = (DIALPLANS / "dialplan.schema.json").read_text(encoding="utf-8")
     hint = "run: voiceagent dialplan schema > dialplans/dialplan.schema.json"
     assert committed == schema_json(), hint
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("este es un mensaje para {name}", "llamamos por su deuda", "reveals the debt ('deuda')"),
+        ("este es un mensaje para {name}", "su saldo es {amount_owed}", "uses {amount_owed}"),
+        (
+            'Gracias."\n    interruptible: false',
+            'Gracias."\n    interruptible: true',
+            "must be non-interruptible",
+        ),
+        ("  voicemail: voicemail\n", "  voicemail: nothing_here\n", "unknown prompt"),
+    ],
+)
+def test_voicemail_must_be_limited_content(old: str, new: str, message: str) -> None:
+    text = _mutate(old, new)
+    err = _error(text)
+    problem = next((p for p in err.problems if p.field == "machine.voicemail"), None)
+    assert problem is not None, str(err)
+    assert message in problem.message, str(err)
+    assert problem.line == _line_of(text, "  voicemail: "), str(err)

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from voiceagent.asr.base import Recognizer
 from voiceagent.audio.format import FRAME_MS
 from voiceagent.call.actions import WRITES, CallSink
+from voiceagent.call.answering import AnswerGate, AnswerOutcome
 from voiceagent.call.backchannel import is_backchannel
 from voiceagent.call.clock import Clock
 from voiceagent.call.grammar import grammar_for
@@ -80,6 +81,12 @@ class CallSession:
         self.t_ms = 0
         self._busy = 0
         self._inputs: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=16)
+        machine = conversation.ctx.plan.machine
+        self._gate: AnswerGate | None = None
+        if self.config.amd:
+            leave = machine.voicemail is not None and machine.on_machine == "message"
+            self._gate = AnswerGate(self.lang[:2], leave_message=leave)
+        self._started = False
         self.listener = Listener(
             recognizer, pools.asr, self._run_in, self._inputs, self.config.grammar_min_confidence
         )
@@ -116,7 +123,8 @@ class CallSession:
                 feeder = tg.create_task(self.listener.run())
                 worker = tg.create_task(self._dialog_worker())
                 ahead = tg.create_task(self._ahead_loop())
-                await self._inputs.put(("start", None))
+                if self._gate is None:
+                    await self._inputs.put(("start", None))
                 await self._tick_loop()
                 worker.cancel()
                 feeder.cancel()
@@ -124,6 +132,9 @@ class CallSession:
         finally:
             await self._flush_recording()
         self.result.outcome = self.conv.outcome()
+        answered = self._gate.outcome if self._gate is not None else None
+        if answered is not None and answered.result is not None:
+            self.result.outcome["result"] = answered.result
         self.result.duration_ms = self.t_ms
         self.result.transcript.sort(key=lambda t: t["start_ms"])
         return self.result
@@ -198,6 +209,10 @@ class CallSession:
             self._transcribe("agent", seg.say_text, self.t_ms, None)
 
     def _on_frame(self, pcm16_8k: bytes) -> None:
+        if self._gate is not None and self._gate.pending:
+            answered = self._gate.push(pcm16_8k, self.t_ms)
+            if answered is not None:
+                self._answered(answered)
         # Echo comes back delayed: compare with the loudest agent frame of the last 400 ms.
         self._agent_levels.append(self.playout.level)
         agent_level = max(self._agent_levels)
@@ -226,6 +241,16 @@ class CallSession:
             if self._idle_ms >= self.config.no_input_ms:
                 self._idle_ms = 0
                 self._inputs.put_nowait(("silence", None))
+
+    def _answered(self, answered: AnswerOutcome) -> None:
+        """Who answered is known: start the dialog, leave the voicemail, or hang up."""
+        self.result.answer = answered.record()
+        if answered.verdict == "start":
+            self._inputs.put_nowait(("start", None))
+        elif answered.verdict == "voicemail":
+            self._inputs.put_nowait(("voicemail", None))
+        else:
+            self._closing = act.Hangup()
 
     def _waiting_for_debtor(self) -> bool:
         return (
@@ -274,7 +299,18 @@ class CallSession:
         if kind == "resume":
             await self._speak(payload.says, payload.clause, None)
             return
+        if kind == "voicemail":
+            await self._leave_voicemail()
+            return
+        if not self._started and kind != "start":
+            # Before the dialog starts, what the callee says only helps tell who answered.
+            if kind == "heard" and self._gate is not None:
+                answered = self._gate.hear(payload.transcript.text)
+                if answered is not None:
+                    self._answered(answered)
+            return
         if kind == "start":
+            self._started = True
             actions = self.conv.start()
         elif kind == "silence":
             actions = self.conv.silence()
@@ -298,6 +334,15 @@ class CallSession:
             metrics.dialog_ms = (time.perf_counter() - started) * 1000
         self._update_grammar()
         await self._execute(actions, metrics)
+
+    async def _leave_voicemail(self) -> None:
+        """The dialplan's limited-content message, whole (never cut), then hang up."""
+        prompt_id = self.conv.ctx.plan.machine.voicemail
+        if prompt_id is not None:
+            parts = self.conv.ctx.renderer.render_parts(prompt_id)
+            text = "".join(piece for piece, _ in parts)
+            await self._speak([act.Say(text, prompt_id, interruptible=False, parts=parts)], 0, None)
+        self._closing = act.Hangup()
 
     def _resume_after_backchannel(self, ev: SpeechEnded, text: str) -> bool:
         interrupted = self._interrupted

@@ -43,6 +43,9 @@ class SessionConfig:
     max_call_ms: int = 20 * 60_000
     grammar_min_confidence: float = 0.7
     """A grammar result less confident than this is decoded again free-form."""
+    amd: bool = False
+    """Outbound: classify who answered before the dialog starts (a person starts it; a machine
+    gets the dialplan's voicemail after the beep, or a hang-up)."""
     render_ahead: bool = True
     """While the agent speaks, render the prompts that may follow with the values the call
     knows by then (a promise's amount and date), so the next reply comes from the cache."""
@@ -77,3 +80,5 @@ class CallResult:
     ended_by: str = ""
     recording_errors: int = 0
     """Seconds of recording that could not be written (disk full, ...)."""
+    answer: dict[str, Any] | None = None
+    """Answering-machine detection figures (outbound calls with ``SessionConfig.amd``)."""

@@ -64,6 +64,7 @@ def check_plan(plan: Dialplan) -> list[Issue]:
         *_check_placeholders(plan),
         *_check_compliance(plan),
         *_check_disclosure(plan),
+        *_check_voicemail(plan),
         *_check_reachable(plan),
     ]
 
@@ -278,6 +279,33 @@ def _check_disclosure(plan: Dialplan) -> Iterator[Issue]:
                     f"prompt {prompt_id!r} reveals the debt ({what}) but can be said before "
                     "right-party verification",
                 )
+
+
+def _check_voicemail(plan: Dialplan) -> Iterator[Issue]:
+    """A voicemail may be heard by anyone: the limited-content rule (no debt, no amounts)."""
+    prompt_id = plan.machine.voicemail
+    if prompt_id is None:
+        return
+    path: Path = ("machine", "voicemail")
+    if prompt_id not in plan.prompts:
+        yield path, f"unknown prompt {prompt_id!r}"
+        return
+    text = plan.prompt(prompt_id).text
+    words = re.compile(DISCLOSING_WORDS[plan.dialplan.locale], re.IGNORECASE)
+    allowed = {"agent_name", "first_name", "name"}
+    leaked = placeholders(text) - allowed
+    if leaked:
+        yield (
+            path,
+            (
+                f"voicemail {prompt_id!r} uses {{{sorted(leaked)[0]}}}: a voicemail may only name "
+                f"the agent and the person ({', '.join(sorted(allowed))})"
+            ),
+        )
+    if hit := words.search(text):
+        yield path, f"voicemail {prompt_id!r} reveals the debt ({hit.group(0)!r})"
+    if plan.prompt(prompt_id).interruptible:
+        yield path, f"voicemail {prompt_id!r} must be non-interruptible (interruptible: false)"
 
 
 def _check_reachable(plan: Dialplan) -> Iterator[Issue]:

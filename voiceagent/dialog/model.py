@@ -72,6 +72,16 @@ class Compliance(Strict):
     """US FDCPA "mini-Miranda": first thing after right-party verification, non-interruptible."""
 
 
+class Machine(Strict):
+    """What an outbound call does when an answering machine or a call screener answers."""
+
+    voicemail: PromptId | None = None
+    """Left after the beep. Limited content: it may name the agent and a number to call back,
+    never the debt, the creditor's business or any amount (checked at load)."""
+    on_machine: Literal["message", "hangup"] = "message"
+    """Leave ``voicemail`` (when set) or hang up at once."""
+
+
 class PayInFull(Strict):
     """Pay the whole balance by a date."""
 
@@ -320,6 +330,7 @@ class Dialplan(Strict):
     compliance: Compliance
     offers: Offers
     limits: Limits = Limits()
+    machine: Machine = Machine()
     account_fields: list[str] = []
     """Extra account keys the prompts use; an account without them is rejected before the call."""
     start: StateId

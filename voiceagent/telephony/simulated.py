@@ -83,8 +83,12 @@ class SimulatedDebtor:
         reply_pause_ms: int = 700,
         echo_gain: float = 0.0,
         echo_delay_ms: int = 40,
+        speaks_first: bool = False,
     ) -> None:
         self.script = parse_script(lines)
+        self.speaks_first = speaks_first
+        """An answered outbound call: the first line ("¿Aló?", a voicemail greeting) is said
+        ``reply_pause_ms`` after the answer, before the agent says anything."""
         self.reply_pause_ms = reply_pause_ms
         self.echo_gain = echo_gain
         self._echo: list[bytes] = [SILENCE_FRAME] * max(1, echo_delay_ms // FRAME_MS)
@@ -162,6 +166,8 @@ class SimulatedDebtor:
         self._start(line)
 
     def _agent_done(self) -> bool:
+        if self.speaks_first and self._next == 0:
+            return self.t_ms >= self.reply_pause_ms
         return self._agent_talked and self._agent_silent_ms >= self.reply_pause_ms
 
     def _start(self, line: _Line) -> None:

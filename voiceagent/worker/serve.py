@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from typing import Any
 
 from voiceagent.config import Settings
@@ -52,8 +53,20 @@ def build_runner(settings: Settings) -> CallRunner:
     )
 
 
-async def start_telephony(settings: Settings, runner: CallRunner, stack: AsyncExitStack) -> None:
+@dataclass
+class Telephony:
+    """What ``start_telephony`` started (None: not enabled)."""
+
+    sip: Any = None
+    audiosocket: Any = None
+    ami: Any = None
+
+
+async def start_telephony(
+    settings: Settings, runner: CallRunner, stack: AsyncExitStack
+) -> Telephony:
     """Start whichever telephony the settings enable; the stack stops them."""
+    started = Telephony()
     if settings.sip_registrar:
         from voiceagent.telephony.pyvoip import SipEndpoint
         from voiceagent.telephony.sipcall import SipCall
@@ -65,6 +78,7 @@ async def start_telephony(settings: Settings, runner: CallRunner, stack: AsyncEx
         endpoint = SipEndpoint(sip_config(settings), on_sip_call)
         await endpoint.start()
         stack.push_async_callback(endpoint.stop)
+        started.sip = endpoint
         log.info("SIP: registered as %s@%s", settings.sip_user, settings.sip_registrar)
     if settings.audiosocket:
         from voiceagent.telephony.audiosocket import (
@@ -73,16 +87,53 @@ async def start_telephony(settings: Settings, runner: CallRunner, stack: AsyncEx
             AudioSocketTransport,
         )
 
-        async def on_audiosocket_call(transport: AudioSocketTransport, call_uuid: str) -> None:
-            # AudioSocket carries no caller ID; Asterisk's dialplan routes callbacks here.
-            await runner.run(transport, CallSpec("inbound", transport_ref=call_uuid))
+        ami = started.ami = await _start_ami(settings, stack)
 
+        async def on_audiosocket_call(transport: AudioSocketTransport, call_uuid: str) -> None:
+            # AudioSocket carries no caller ID: [from-carrier] publishes it for AMI to read.
+            caller = ""
+            if ami is not None:
+                try:
+                    caller = await ami.caller_id(call_uuid)
+                except (OSError, TimeoutError, RuntimeError) as exc:
+                    log.warning("call %s: caller ID not available over AMI: %s", call_uuid, exc)
+            spec = CallSpec("inbound", caller_id=caller, transport_ref=call_uuid)
+            await runner.run(transport, spec)
+
+        hook = None
+        if ami is not None:
+            from voiceagent.telephony.ami import transfer_hook
+
+            hook = transfer_hook(ami)
         server = AudioSocketServer(
             on_audiosocket_call,
             AudioSocketConfig(host=settings.audiosocket_host, port=settings.audiosocket_port),
+            on_transfer=hook,
         )
         await server.start()
         stack.push_async_callback(server.close, 5.0)
+        started.audiosocket = server
+    return started
+
+
+async def _start_ami(settings: Settings, stack: AsyncExitStack) -> Any:
+    """The Asterisk Manager client (transfers, caller IDs, originating), when configured."""
+    if not settings.ami_host:
+        log.warning("no AMI configured: transfers behind Asterisk end in a hang-up")
+        return None
+    from voiceagent.telephony.ami import AmiClient
+
+    # Under the AudioSocket server's 3 s transfer timeout, so an AMI error is logged first.
+    ami = AmiClient(
+        settings.ami_host,
+        settings.ami_port,
+        settings.ami_username,
+        settings.ami_secret,
+        timeout_s=2.5,
+    )
+    await ami.start()
+    stack.push_async_callback(ami.close)
+    return ami
 
 
 async def serve(settings: Settings, app: Any) -> None:
