@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from voiceagent import __version__
+from voiceagent.api.users_cli import users_app
 from voiceagent.db_cli import db_app, prepare_database
 from voiceagent.dialer.compliance_cli import compliance_app
 from voiceagent.models_cli import models_app
@@ -26,6 +27,7 @@ app.add_typer(dialplan_app, name="dialplan")
 app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")
 app.add_typer(compliance_app, name="compliance")
+app.add_typer(users_app, name="users")
 
 
 def _today(value: str | None) -> date:

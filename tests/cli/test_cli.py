@@ -207,3 +207,27 @@ def test_db_upgrade_creates_the_schema_and_current_reports_head(tmp_path: Path) 
     lines = dict(line.split(":", 1) for line in after.stdout.splitlines())
     assert lines["current"].strip() == lines["head"].strip() != "(empty database)"
     assert run("db", "upgrade", "--database-url", url).returncode == 0  # idempotent
+
+
+def test_users_add_prints_a_token_that_the_api_accepts(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'crm.sqlite3'}"
+    assert run("db", "upgrade", "--database-url", url).returncode == 0
+    added = run("users", "add", "ana", "--role", "supervisor", "--database-url", url)
+    assert added.returncode == 0, added.stderr
+    token = next(word for word in added.stdout.split() if word.startswith("va1."))
+    dup = run("users", "add", "ana", "--role", "admin", "--database-url", url)
+    assert dup.returncode != 0 and "ana" in dup.stderr + dup.stdout
+    listed = run("users", "list", "--database-url", url)
+    assert "ana" in listed.stdout and "supervisor" in listed.stdout
+    assert token not in listed.stdout  # a token is shown once, never listed
+
+    from fastapi.testclient import TestClient
+
+    from voiceagent.api.app import create_app
+    from voiceagent.config import Settings
+
+    with TestClient(create_app(Settings(database_url=url, data_dir=tmp_path))) as client:
+        ok = client.get("/api/calls", headers={"Authorization": f"Bearer {token}"})
+        assert ok.status_code == 200, ok.text
+        bad = client.get("/api/calls", headers={"Authorization": f"Bearer {token}x"})
+        assert bad.status_code == 401
