@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     rtp_port_high: int = 20000
     sip_outbound_proxy: str = ""
     """``host:port`` all requests go to (an SBC), if any."""
+    sip_media_networks: list[str] = []
+    """CIDR networks the far end's RTP may be in (the carrier's / PBX's media servers); an offer
+    elsewhere gets 488, so a forged INVITE cannot aim RTP at a third party. Empty: any unicast."""
     max_calls: int = 8
     """Concurrent calls per worker; further INVITEs get 486 Busy Here."""
 

@@ -10,8 +10,10 @@ import shutil
 import socket
 import struct
 import subprocess
+import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -311,3 +313,180 @@ async def rtp_sink() -> AsyncIterator[tuple[RtpSink, int]]:
 
 def dtmf_pcap(digit: str) -> Path:
     return DTMF_PCAP_DIR / f"dtmf_2833_{digit}.pcap"
+
+
+# --- hostile traffic (tests/telephony/test_hostile_sip.py) ---
+
+TORTURE = FIXTURES / "torture"
+"""RFC 4475 messages, one ``<name>.dat`` each (see the README there)."""
+
+
+def sip_status(message: bytes) -> int | None:
+    """The status code of a SIP response, None for a request or garbage."""
+    match = re.match(rb"SIP/2\.0 (\d{3}) ", message)
+    return int(match.group(1)) if match else None
+
+
+class SipProbe:
+    """A raw SIP peer on 127.0.0.1: sends any bytes and keeps every datagram that comes back."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        self.port = int(self.sock.getsockname()[1])
+        self.received: list[bytes] = []
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def send(self, data: bytes, port: int) -> None:
+        self.sock.sendto(data, ("127.0.0.1", port))
+
+    def drain(self, wait_s: float = 0.0) -> list[bytes]:
+        """Everything that arrives within ``wait_s`` (at least what is already queued)."""
+        got: list[bytes] = []
+        deadline = time.monotonic() + wait_s
+        while True:
+            self.sock.settimeout(max(0.0, deadline - time.monotonic()) or 0.0001)
+            try:
+                got.append(self.sock.recv(65535))
+            except (TimeoutError, BlockingIOError):
+                break
+        self.received += got
+        return got
+
+    def exchange(self, data: bytes, port: int, wait_s: float = 0.3) -> list[bytes]:
+        """Send one message; collect replies until a final response or ``wait_s``."""
+        self.send(data, port)
+        got: list[bytes] = []
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            got += self.drain(0.02)
+            if any((sip_status(m) or 0) >= 200 for m in got):
+                got += self.drain(0.02)
+                break
+        return got
+
+
+def invite(
+    call_id: str,
+    probe_port: int,
+    agent_port: int,
+    *,
+    sdp_ip: str = "127.0.0.1",
+    rtp_port: int = 9,
+    codecs: str = "0 101",
+) -> bytes:
+    """A valid INVITE from a ``SipProbe`` (Via, Contact and SDP all on 127.0.0.1)."""
+    body = (
+        f"v=0\r\no=probe 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 {sdp_ip}\r\nt=0 0\r\n"
+        f"m=audio {rtp_port} RTP/AVP {codecs}\r\na=rtpmap:0 PCMU/8000\r\n"
+        "a=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\n"
+    )
+    head = (
+        f"INVITE sip:agent@127.0.0.1:{agent_port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:{probe_port};branch=z9hG4bK{call_id};rport\r\n"
+        f"From: probe <sip:5550199@127.0.0.1:{probe_port}>;tag=t{call_id}\r\n"
+        f"To: <sip:agent@127.0.0.1:{agent_port}>\r\n"
+        f"Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\n"
+        f"Contact: <sip:probe@127.0.0.1:{probe_port}>\r\nMax-Forwards: 70\r\n"
+        f"Content-Type: application/sdp\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return (head + body).encode()
+
+
+def _replace_header(msg: bytes, name: bytes, value: bytes | None) -> bytes:
+    lines = msg.split(b"\r\n")
+    out = []
+    for line in lines:
+        if line.lower().startswith(name.lower() + b":"):
+            if value is None:
+                continue
+            line = name + b": " + value
+        out.append(line)
+    return b"\r\n".join(out)
+
+
+def _fix_length(msg: bytes) -> bytes:
+    head, _, body = msg.partition(b"\r\n\r\n")
+    return _replace_header(head, b"Content-Length", str(len(body)).encode()) + b"\r\n\r\n" + body
+
+
+def _sdp(msg: bytes, old: bytes, new: bytes) -> bytes:
+    return _fix_length(msg.replace(old, new))
+
+
+MUTATIONS: dict[str, Callable[[random.Random, bytes], bytes]] = {
+    "byte_flips": lambda r, m: bytes(
+        b ^ (1 << r.randrange(8)) if r.random() < 0.02 else b for b in m
+    ),
+    "truncated": lambda r, m: m[: r.randrange(1, len(m))],
+    "huge_header": lambda r, m: m.replace(
+        b"Max-Forwards", b"X-Big: " + b"A" * 64000 + b"\r\nMax-Forwards", 1
+    ),
+    "no_call_id": lambda r, m: _replace_header(m, b"Call-ID", None),
+    "no_cseq": lambda r, m: _replace_header(m, b"CSeq", None),
+    "no_via": lambda r, m: _replace_header(m, b"Via", None),
+    "bad_cseq": lambda r, m: _replace_header(m, b"CSeq", b"x INVITE"),
+    "cl_text": lambda r, m: _replace_header(m, b"Content-Length", b"abc"),
+    "cl_negative": lambda r, m: _replace_header(m, b"Content-Length", b"-5"),
+    "cl_huge": lambda r, m: _replace_header(m, b"Content-Length", b"99999999999999999999"),
+    "sdp_no_m": lambda r, m: _sdp(m, m[m.index(b"m=audio") : m.index(b"a=rtpmap:0")], b""),
+    "sdp_port0": lambda r, m: _sdp(m, b"m=audio 9 ", b"m=audio 0 "),
+    "sdp_unknown_codecs": lambda r, m: _sdp(m, b"RTP/AVP 0 101", b"RTP/AVP 98 99"),
+    "sdp_c_broadcast": lambda r, m: _sdp(m, b"c=IN IP4 127.0.0.1", b"c=IN IP4 255.255.255.255"),
+    "sdp_c_hostname": lambda r, m: _sdp(m, b"c=IN IP4 127.0.0.1", b"c=IN IP4 example.com"),
+    "sdp_garbage": lambda r, m: _sdp(
+        m, b"v=0", b"v=0\r\n" + bytes(r.randrange(256) for _ in range(64))
+    ),
+    "via_broadcast": lambda r, m: re.sub(
+        rb"Via: SIP/2.0/UDP [^;]+;",
+        b"Via: SIP/2.0/UDP 255.255.255.255:5060;",
+        m.replace(b";rport", b""),
+    ),
+    "via_hostname": lambda r, m: re.sub(
+        rb"Via: SIP/2.0/UDP [^;]+;",
+        b"Via: SIP/2.0/UDP attacker.example.com;",
+        m.replace(b";rport", b""),
+    ),
+    "via_maddr": lambda r, m: m.replace(b";rport", b";maddr=224.0.0.1;ttl=16"),
+    "contact_hostname": lambda r, m: re.sub(
+        rb"Contact: <[^>]+>", b"Contact: <sip:probe@attacker.example.com>", m
+    ),
+    "request_uri_garbage": lambda r, m: m.replace(b"INVITE sip:", b"INVITE \x00\xff<<sip:", 1),
+    "binary_noise": lambda r, m: bytes(r.randrange(256) for _ in range(r.randrange(1, 1500))),
+}
+"""Named ways to break a valid INVITE (each takes a seeded ``random.Random``)."""
+
+
+class LoopbackSniffer:
+    """Every IPv4 packet on ``lo`` (an AF_PACKET socket: needs the namespace's CAP_NET_RAW)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+        self.sock.bind(("lo", 0))
+        self.sock.settimeout(0.1)
+        self.destinations: Counter[str] = Counter()
+        self.non_ipv4 = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sniffer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                frame = self.sock.recv(70000)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if frame[12:14] == b"\x08\x00":
+                self.destinations[socket.inet_ntoa(frame[30:34])] += 1
+            else:
+                self.non_ipv4 += 1
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()

@@ -21,12 +21,22 @@ rfcvoip 2.10.3 behaviours changed here (private API, checked against 2.10.3 only
    pair counts too, so a lost first packet does not lose the digit.
 7. ``rfcvoip.debug`` prints to stdout on every SIP event; it goes to this module's logger at
    DEBUG level instead.
+8. Hostile input (``tests/telephony/test_hostile_sip.py``). ``SIPClient.recv`` is replaced:
+   requests pass :func:`sipguard.check_request` first (400/416/420/505 with a reason, where
+   upstream mostly stayed silent), impossible status codes are dropped, and an exception in
+   rfcvoip's handlers is logged (rate-limited) instead of ending the SIP receive thread.
+   Responses go to the packet's source address (upstream used the Via host: a broadcast or
+   a name to resolve). Nothing is sent to a host name other than the registrar/proxy or to a
+   broadcast/multicast address. A new INVITE whose SDP fails :func:`sipguard.check_offer`
+   gets 488. The RTP receive thread survives any packet (upstream only caught parse errors),
+   and takes audio from one SSRC at a time, in packets of at most 160 ms.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -37,7 +47,7 @@ import rfcvoip
 import rfcvoip.VoIP.VoIP
 from rfcvoip import RTP, SIP
 from rfcvoip.SIP import SIPMessageType
-from rfcvoip.SIPTransport import SIPConnection
+from rfcvoip.SIPTransport import SIPConnection, SIPFramingError
 from rfcvoip.VoIP import CallState, InvalidStateError, VoIPPhone
 from rfcvoip.VoIP.status import PhoneStatus
 from rfcvoip.VoIP.VoIP import _payload_type_from_media_method
@@ -45,14 +55,27 @@ from rfcvoip.VoIP.VoIP import _payload_type_from_media_method
 from voiceagent.telephony.sipcall import (
     SIPFRAG_STATUS,
     PendingRefer,
+    RtpSourceLock,
     SipCall,
     TransferResult,
     build_refer,
     dtmf_parser,
 )
 from voiceagent.telephony.sipconfig import DialResult, SipConfig, dial_result_for
+from voiceagent.telephony.sipguard import (
+    RateLimitedLog,
+    Rejection,
+    check_offer,
+    check_request,
+    error_response,
+    unsafe_host,
+    valid_response,
+)
 
 log = logging.getLogger(__name__)
+dropped = RateLimitedLog(log)
+"""Malformed SIP/RTP: one warning per reason per 10 s, counts in ``dropped.counts``."""
+_CONTACT_HOST = re.compile(r"sips?:(?:[^@>;]*@)?(\[[^\]]+\]|[^:;>?\s]+)")
 
 CallHandler = Callable[[SipCall], Awaitable[None]]
 
@@ -159,9 +182,23 @@ class _Phone(VoIPPhone):
             self.sip.send_response(request, self.sip.gen_busy(request))
             return
         call = None if is_new else self._get_call(call_id)
+        sdp = request.body_text or ""
+        if (is_new or (call is not None and sdp.strip())) and self._refused(request, sdp):
+            return
         if call is not None and call._get_state() == CallState.ANSWERED:
             _adopt_offered_codec(call, request, self.endpoint.config.codecs, self.codec_priorities)
         super()._callback_MSG_Invite(request)
+
+    def _refused(self, request: Any, sdp: str) -> bool:
+        """Answer 488 to an offer the agent must not send media to (re-INVITEs included)."""
+        cfg = self.endpoint.config
+        rejection = check_offer(sdp, cfg.codecs, cfg.media_networks)
+        if rejection is None:
+            return False
+        dropped.warning("offer", "INVITE answered 488: %s", rejection.reason)
+        response = error_response(request.raw, rejection, self.sip.gen_tag())
+        self.sip.send_raw(response, self.sip.response_target(request))
+        return True
 
     def _callback_MSG_Bye(self, request: Any) -> None:  # noqa: N802 (upstream name)
         super()._callback_MSG_Bye(request)
@@ -272,6 +309,7 @@ class SipEndpoint:
         sip = phone.sip
         sip.register_timeout = cfg.register_timeout_s
         sip.start = lambda: _sip_start(sip, cfg.bind_address)
+        _harden(sip, {cfg.registrar_host, proxy_host})
         upstream_notify = sip._handle_notify
         sip._handle_notify = lambda message: phone.handle_notify(message, upstream_notify)
         self._phone = phone
@@ -312,6 +350,7 @@ class SipEndpoint:
             self.config.media_timeout_s,
         )
         for client in call._rtp_clients_snapshot():
+            client.parse_packet = _guarded_rtp(client.parse_packet)
             client.pmin = session.inbound_sink
             client.pmout = session.outbound
             client.parse_telephone_event = dtmf_parser(session)
@@ -388,6 +427,108 @@ class SipEndpoint:
                 loop.call_later(10.0, self._phone.final_codes.pop, call_id, None)  # the 487
                 return DialResult.NO_ANSWER
             await asyncio.sleep(0.01)
+
+
+def _harden(sip: Any, trusted_hosts: set[str]) -> None:
+    """Install the hostile-input fixes (item 8 of the module docstring) on one SIP client."""
+    upstream_send, upstream_dialog_target = sip.send_raw, sip.dialog_target
+    trusted = {host for host in trusted_hosts if host}
+
+    def send_raw(data: bytes, target: tuple[str, int] | None = None) -> None:
+        why = unsafe_host(str(target[0]), trusted) if target is not None else None
+        if why is not None:
+            dropped.warning("destination", "not sending SIP to %s: %s", target, why)
+            return
+        upstream_send(data, target)
+
+    def response_target(request: Any) -> tuple[str, int]:
+        source = getattr(request, "source_address", None)
+        return (str(source[0]), int(source[1])) if source else sip.signal_target()
+
+    def dialog_target(request: Any) -> tuple[str, int]:
+        contact = str(request.headers.get("Contact", "") or "")
+        match = _CONTACT_HOST.search(contact)
+        if sip.proxy is None and (match is None or unsafe_host(match.group(1), trusted)):
+            return response_target(request)  # where the INVITE came from
+        return upstream_dialog_target(request)
+
+    def sip_target_from_uri(uri: str, default_port: int | None = 5060) -> tuple[str, int]:
+        match = _CONTACT_HOST.search(uri)
+        why = unsafe_host(match.group(1) if match else "", trusted)
+        if why is not None:  # upstream resolves with NAPTR/SRV/A lookups (ACK to a stray 2xx)
+            raise ValueError(f"no request to {uri[:80]!r}: {why}")
+        return upstream_target(uri, default_port)
+
+    upstream_target = sip._sip_target_from_uri
+    sip._sip_target_from_uri = sip_target_from_uri
+    sip.send_raw, sip.response_target, sip.dialog_target = send_raw, response_target, dialog_target
+    sip.recv = lambda: _recv(sip)
+
+
+def _recv(sip: Any) -> None:
+    """``SIPClient.recv`` that checks requests first and survives any handler exception."""
+    connection = sip.connection
+    if connection is None:
+        return
+    try:
+        raw = connection.recv_raw_message()
+    except SIPFramingError:
+        dropped.warning("framing", "SIP stream framing error")
+        return
+    if sip._is_keepalive_packet(raw):
+        return
+    source = connection.last_recv_address
+    if raw.startswith(b"SIP/"):
+        if not valid_response(raw):
+            dropped.warning("response", "dropped SIP response with a bad status line")
+            return
+    else:
+        rejection = check_request(raw)
+        if rejection is not None:
+            _reject(sip, raw, rejection, source)
+            return
+    try:
+        message = sip._message_from_raw(raw)
+    except Exception as exc:  # rfcvoip raises SIPParseError, ValueError, KeyError, ...
+        if not raw.startswith(b"SIP/"):
+            _reject(sip, raw, Rejection(400, "Malformed Message"), source, str(exc))
+        return
+    try:
+        sip.parse_message(message)
+    except Exception as exc:
+        start = raw.split(b"\r\n", 1)[0][:80]
+        dropped.warning("handler", "SIP %r dropped: rfcvoip raised %r", start, exc)
+
+
+def _reject(sip: Any, raw: bytes, rejection: Rejection, source: Any, why: str = "") -> None:
+    detail = f" ({why[:120]})" if why else ""
+    key = f"reject-{rejection.status}-{rejection.reason}"
+    dropped.warning(key, "SIP request answered %d %s%s", rejection.status, rejection.reason, detail)
+    if raw.startswith(b"ACK ") or source is None:
+        return  # never answer an ACK (RFC 3261 17.2.1)
+    sip.send_raw(error_response(raw, rejection, sip.gen_tag()), (str(source[0]), int(source[1])))
+
+
+def _guarded_rtp(upstream: Callable[[bytes], None]) -> Callable[[bytes], None]:
+    """An RTP parser that keeps one source and drops a bad packet (see ``RtpSourceLock``).
+
+    Upstream's receive thread catches only ``RTPParseError`` and ``OSError``; anything else
+    would end it and the call's inbound audio with it.
+    """
+    lock = RtpSourceLock()
+
+    def parse_packet(packet: bytes) -> None:
+        if not lock.accept(packet, time.monotonic()):
+            dropped.warning("rtp-source", "RTP packet dropped (oversized or a second SSRC)")
+            return
+        try:
+            upstream(packet)
+        except RTP.RTPParseError:
+            dropped.warning("rtp-parse", "RTP packet dropped (unparseable)")
+        except Exception as exc:
+            dropped.warning("rtp", "RTP packet dropped: %r", exc)
+
+    return parse_packet
 
 
 def _debug(summary: Any, detail: Any = None) -> None:

@@ -90,6 +90,41 @@ class RtpInboundSink:
         return bytes(length)
 
 
+MAX_RTP_BYTES = 1292
+"""Largest RTP packet taken: 12-byte header + 160 ms of G.711 (a 20 ms packet is 172 bytes)."""
+SSRC_HANDOVER_S = 0.2
+"""A new audio SSRC is taken only after the current one has been silent this long."""
+
+
+class RtpSourceLock:
+    """Keeps one audio stream per call: oversized packets and a second SSRC are refused.
+
+    rfcvoip decodes any RTP packet with a static audio payload type, whatever its SSRC, so
+    anyone who finds the port can inject audio into the dialog (and one 8 KB packet became
+    50 frames). A real source change (transfer, re-INVITE) is taken once the old SSRC stops.
+    """
+
+    def __init__(self, audio_payload_types: frozenset[int] = frozenset({0, 8})) -> None:
+        self._audio = audio_payload_types
+        self._ssrc = b""
+        self._last_s = 0.0
+        self.refused = 0
+
+    def accept(self, packet: bytes, now_s: float) -> bool:
+        """Whether to decode ``packet`` (telephone-events and other types are not locked)."""
+        if len(packet) > MAX_RTP_BYTES:
+            self.refused += 1
+            return False
+        if len(packet) < 12 or packet[1] & 0x7F not in self._audio:
+            return True
+        ssrc = packet[8:12]
+        if ssrc != self._ssrc and self._ssrc and now_s - self._last_s < SSRC_HANDOVER_S:
+            self.refused += 1
+            return False
+        self._ssrc, self._last_s = ssrc, now_s
+        return True
+
+
 class RtpOutboundSource:
     """Replaces rfcvoip's output buffer: its transmit thread pulls one packet every 20 ms.
 

@@ -52,6 +52,9 @@ class SipConfig:
     """A call with no inbound RTP for this long is hung up (the far end vanished without BYE)."""
     notify_wait_s: float = 1.0
     """After a REFER is accepted, how long to wait for the NOTIFY with the final sipfrag."""
+    media_networks: tuple[str, ...] = ()
+    """CIDR networks the far end's RTP (SDP ``c=``) may be in; empty allows any unicast IP.
+    An offer outside them gets 488, so a forged INVITE cannot aim RTP at a third party."""
 
     @property
     def public_address(self) -> str:

@@ -32,6 +32,7 @@ def sip_config(settings: Settings) -> SipConfig:
         rtp_port_high=settings.rtp_port_high,
         max_calls=settings.max_calls,
         outbound_proxy=settings.sip_outbound_proxy,
+        media_networks=tuple(settings.sip_media_networks),
     )
 
 
