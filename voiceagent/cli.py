@@ -14,6 +14,7 @@ import typer
 from voiceagent import __version__
 from voiceagent.api.users_cli import users_app
 from voiceagent.db_cli import db_app, prepare_database
+from voiceagent.dialer.campaigns_cli import campaigns_app
 from voiceagent.dialer.compliance_cli import compliance_app
 from voiceagent.models_cli import models_app
 
@@ -28,6 +29,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")
 app.add_typer(compliance_app, name="compliance")
 app.add_typer(users_app, name="users")
+app.add_typer(campaigns_app, name="campaigns")
 
 
 def _today(value: str | None) -> date:

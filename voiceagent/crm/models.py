@@ -36,6 +36,7 @@ NAMING = {
 PHONE_TYPES = ("mobile", "fixed", "unknown")
 ACCOUNT_STATUSES = ("active", "paid", "closed", "on_hold")
 CAMPAIGN_STATUSES = ("draft", "running", "paused", "finished")
+ENTRY_STATUSES = ("pending", "in_progress", "done")
 CALL_STATUSES = ("in_progress", "ended")
 PROMISE_STATUSES = ("pending", "kept", "broken", "cancelled")
 CALLBACK_STATUSES = ("pending", "done", "cancelled", "missed")
@@ -186,8 +187,52 @@ class Campaign(Base):
     retry_policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
     priority: Mapped[int] = mapped_column(default=0)
     status: Mapped[str] = mapped_column(String(20), default="draft")
+    jurisdiction: Mapped[str | None] = mapped_column(String(8))
+    """Compliance pack (``CO``, ``US``...); ``None``: each account's own country."""
+    pacing: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """Pacing mode and limits (:class:`voiceagent.dialer.campaigns.PacingConfig`)."""
+    started_at: Mapped[datetime | None]
+    """First start; wave days count from its date."""
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CampaignEntry(Base):
+    """One account's place in a campaign's dialling queue (what the dialer reserves)."""
+
+    __tablename__ = "campaign_entries"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "account_id"),
+        Index(None, "campaign_id", "status", "priority", "next_at"),
+        Index(None, "account_id"),
+        CheckConstraint(_in("status", ENTRY_STATUSES), name="status"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    priority: Mapped[int] = mapped_column(default=0)
+    """Lower is dialled first."""
+    next_at: Mapped[datetime]
+    """When the account is next due (retry delay, compliance reopening, callback)."""
+    attempts: Mapped[int] = mapped_column(default=0)
+    """Attempts counted against the campaign's retry policy."""
+    last_result: Mapped[str | None] = mapped_column(String(30))
+    """Result of the latest attempt, or why the account is done without one."""
+    last_attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempts.id"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ActiveDial(Base):
+    """An account with a call in progress: at most one per account, whatever the campaign."""
+
+    __tablename__ = "active_dials"
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), unique=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    worker: Mapped[str] = mapped_column(String(100))
+    """``host:pid`` of the dialer that reserved it (stale rows are released per worker)."""
+    reserved_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Attempt(Base):
