@@ -16,6 +16,7 @@ from voiceagent.api.users_cli import users_app
 from voiceagent.db_cli import db_app, prepare_database
 from voiceagent.dialer.campaigns_cli import campaigns_app
 from voiceagent.dialer.compliance_cli import compliance_app
+from voiceagent.dialer.lists_cli import lists_app
 from voiceagent.models_cli import models_app
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(compliance_app, name="compliance")
 app.add_typer(users_app, name="users")
 app.add_typer(campaigns_app, name="campaigns")
+app.add_typer(lists_app, name="lists")
 
 
 def _today(value: str | None) -> date:
