@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from voiceagent import __version__
 from voiceagent.api import errors
 from voiceagent.api.auth import SessionSigner
+from voiceagent.api.dashboard import pages as dashboard
 from voiceagent.api.deps import ApiConfig, ApiState, Supervisor
 from voiceagent.api.routes import (
     accounts,
@@ -43,6 +44,7 @@ PUBLIC_ROUTES = frozenset(
         ("GET", "/docs/oauth2-redirect"),
         ("GET", "/redoc"),
         *session.PUBLIC,
+        *dashboard.PUBLIC,
     }
 )
 """Routes without a role check (the role test fails on any other route without one)."""
@@ -57,6 +59,7 @@ ROUTERS = (
     promises.router,
     payments.router,
     metric_routes.router,
+    dashboard.router,
 )
 
 
