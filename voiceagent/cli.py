@@ -18,6 +18,8 @@ from voiceagent.dialer.campaigns_cli import campaigns_app
 from voiceagent.dialer.compliance_cli import compliance_app
 from voiceagent.dialer.lists_cli import lists_app
 from voiceagent.models_cli import models_app
+from voiceagent.report_cli import report_app
+from voiceagent.slips.cli import slips_app
 
 app = typer.Typer(
     help="voiceagent: a virtual agent for debt-collection calls.",
@@ -32,6 +34,8 @@ app.add_typer(compliance_app, name="compliance")
 app.add_typer(users_app, name="users")
 app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(lists_app, name="lists")
+app.add_typer(report_app, name="report")
+app.add_typer(slips_app, name="slips")
 
 
 def _today(value: str | None) -> date:
@@ -311,6 +315,8 @@ def serve(
     from voiceagent.worker.serve import serve as run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for noisy in ("alembic", "faster_whisper"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = get_settings()
     updates: dict[str, Any] = {}
     if host:

@@ -89,6 +89,24 @@ class Settings(BaseSettings):
     """Where promise / transfer / stop-contact events are POSTed (HMAC-signed); empty: none."""
     webhook_secret: str = ""
 
+    # Payment slips (after a promise): e-mail over SMTP, SMS/WhatsApp through an HTTP webhook
+    smtp_host: str = ""
+    """Empty: e-mailed slips fail with "not configured" (and are kept to retry)."""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = ""
+    smtp_security: Literal["none", "starttls", "ssl"] = "starttls"
+    slip_sms_webhook_url: str = ""
+    slip_sms_webhook_secret: str = ""
+    slip_whatsapp_webhook_url: str = ""
+    slip_instructions: str = ""
+    """YAML of per-creditor payment instructions (voiceagent/slips/instructions.example.yaml)."""
+
+    demo: bool | None = None
+    """Run the demo campaign (simulated debtors). Default: on with the embedded SQLite
+    database, off when ``database_url`` points elsewhere."""
+
     inbound_fallback_transfer: str = ""
     """Where an inbound caller with no account goes (a human queue); empty: hang up."""
     default_region: str = "CO"
@@ -105,6 +123,11 @@ class Settings(BaseSettings):
         """The models directory (always set after validation)."""
         assert self.models_dir is not None
         return self.models_dir
+
+    @property
+    def demo_enabled(self) -> bool:
+        """Whether ``serve`` runs the demo campaign."""
+        return self.demo if self.demo is not None else not self.database_url
 
     @property
     def recordings_dir(self) -> Path:

@@ -231,3 +231,33 @@ def test_users_add_prints_a_token_that_the_api_accepts(tmp_path: Path) -> None:
         assert ok.status_code == 200, ok.text
         bad = client.get("/api/calls", headers={"Authorization": f"Bearer {token}x"})
         assert bad.status_code == 401
+
+
+def test_report_prints_the_pinned_metrics_as_csv(tmp_path: Path) -> None:
+    import csv
+    import io
+
+    from tests.api.seed import seed
+    from voiceagent.crm.db import make_engine, session_factory, upgrade
+    from voiceagent.crm.models import Campaign
+
+    url = f"sqlite:///{tmp_path / 'crm.sqlite3'}"
+    upgrade(url)
+    engine = make_engine(url)
+    with session_factory(engine).begin() as s:
+        ids = seed(s)
+        name = s.get(Campaign, ids["c1"]).name  # type: ignore[union-attr]
+    engine.dispose()
+    args = ("report", "--campaign", name, "--from", "2026-03-02", "--by", "campaign")
+    out = run(*args, "--format", "csv", "--database-url", url)
+    assert out.returncode == 0, out.stderr
+    (row,) = list(csv.DictReader(io.StringIO(out.stdout)))
+    # The same hand-computed figures as tests/api/test_metrics.py.
+    assert (row["attempts"], row["connected"], row["tma_s"], row["tmo_s"]) == (
+        "10", "6", "106", "82.1",
+    )  # fmt: skip
+    assert row["cpc"] == "0.6667"
+    table = run(*args, "--database-url", url)
+    assert table.returncode == 0 and "106" in table.stdout
+    missing = run("report", "--campaign", "nope", "--database-url", url)
+    assert missing.returncode == 1 and "no campaign 'nope'" in missing.stderr
