@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -166,8 +167,12 @@ class FakePhone:
         delay_s: tuple[float, float] = (0.0, 0.004),
         clock: Callable[[], datetime] = utcnow,
         seed: int = 7,
+        spans: list[tuple[int, float, float]] | None = None,
     ) -> None:
         self.results = results
+        self.spans = spans
+        """When given: ``(account_id, start, end)`` of every call in monotonic time (shareable
+        between dialers in threads: the real order of calls, whatever their clocks say)."""
         self.delay_s = delay_s
         self.clock = clock
         self.rng = random.Random(seed)
@@ -177,6 +182,14 @@ class FakePhone:
         self.aborted = 0
 
     async def __call__(self, reservation: Reservation) -> Outcome:
+        start = time.monotonic()
+        try:
+            return await self._call(reservation)
+        finally:
+            if self.spans is not None:
+                self.spans.append((reservation.account_id, start, time.monotonic()))
+
+    async def _call(self, reservation: Reservation) -> Outcome:
         self.placed.append(reservation)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)

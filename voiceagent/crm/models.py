@@ -203,7 +203,7 @@ class CampaignEntry(Base):
     __tablename__ = "campaign_entries"
     __table_args__ = (
         UniqueConstraint("campaign_id", "account_id"),
-        Index(None, "campaign_id", "status", "priority", "next_at"),
+        Index(None, "campaign_id", "status", "priority", "next_at", "id"),
         Index(None, "account_id"),
         CheckConstraint(_in("status", ENTRY_STATUSES), name="status"),
     )

@@ -20,7 +20,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
+    raise typer.Exit(1)
 
 
 def _run(url: str | None, fn: Callable[[Any], Any]) -> Any:
@@ -33,7 +33,8 @@ def _run(url: str | None, fn: Callable[[Any], Any]) -> Any:
         with session_factory(engine).begin() as s:
             return fn(s)
     except (LookupError, ValueError) as exc:
-        _fail(str(exc).strip("'\""))
+        # A KeyError's str() is the repr of its key: print the message itself.
+        _fail(str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc))
     finally:
         engine.dispose()
 

@@ -22,37 +22,27 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 import phonenumbers
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from voiceagent.crm import repo
 from voiceagent.crm.models import (
-    Account,
     ActiveDial,
     Attempt,
-    Call,
     Callback,
     Campaign,
     CampaignEntry,
-    ContactRestriction,
-    Phone,
-    Portfolio,
 )
 from voiceagent.crm.types import utcnow
 from voiceagent.dialer import campaigns as cmp
+from voiceagent.dialer import queue_batch as qb
 from voiceagent.dialer import rules as r
-from voiceagent.dialer.ledger import (
-    RESTRICTION_FLAGS,
-    Subject,
-    build_ledger,
-    phone_zones,
-    subject,
-)
+from voiceagent.dialer.ledger import RESTRICTION_FLAGS, Subject, phone_zones, subject
 from voiceagent.dialer.packs import get_pack
 from voiceagent.dialog.routing import Routing
 
@@ -129,184 +119,200 @@ def _pg(s: Session) -> bool:
     return s.get_bind().dialect.name == "postgresql"
 
 
-def _pick_phone(s: Session, account_id: int, blocked_phones: set[int]) -> Phone | None:
-    phones = s.scalars(
-        select(Phone).where(Phone.account_id == account_id).order_by(Phone.priority, Phone.id)
-    )
-    return next((p for p in phones if p.id not in blocked_phones), None)
+def _country(extra: dict[str, Any], e164: str) -> str | None:
+    found = extra.get("country") or phonenumbers.region_code_for_number(phonenumbers.parse(e164))
+    return str(found).upper() if found else None
 
 
-def _busy(s: Session, account_id: int) -> bool:
-    dialling = exists().where(ActiveDial.account_id == account_id)
-    talking = exists().where(Call.account_id == account_id, Call.status == "in_progress")
-    return bool(s.scalar(select(dialling | talking)))
-
-
-def _subject(s: Session, account: Account, phone: Phone, kinds: set[str], now: datetime) -> Subject:
-    """:func:`voiceagent.dialer.ledger.subject` from rows already read (fewer queries)."""
-    zones = [account.timezone] if account.timezone else []
+def _subject(c: qb.Candidate, phone: qb.PhoneRow, ledger: r.Ledger) -> Subject:
+    """:func:`voiceagent.dialer.ledger.subject` from rows already read (no queries)."""
+    zones = [c.timezone] if c.timezone else []
     zones += [z for z in phone_zones(phone.e164) if z not in zones]
-    extra = account.extra or {}
-    country = extra.get("country") or phonenumbers.region_code_for_number(
-        phonenumbers.parse(phone.e164)
-    )
+    extra = c.extra or {}
     subdivision = extra.get("subdivision") or extra.get("state")
     flags = r.Flags(
-        restrictions=frozenset(RESTRICTION_FLAGS[k] for k in kinds if k in RESTRICTION_FLAGS),
+        restrictions=frozenset(
+            RESTRICTION_FLAGS[k] for k in phone.restrictions if k in RESTRICTION_FLAGS
+        ),
         authorized_channels=frozenset({"voice"}) if phone.consent else frozenset(),
         phone_type=phone.type,
     )
     return Subject(
-        account_id=account.id,
+        account_id=c.account_id,
         phone_id=phone.id,
-        jurisdiction=str(country).upper() if country else None,
+        jurisdiction=_country(extra, phone.e164),
         subdivision=str(subdivision).upper() if subdivision else None,
         zones=tuple(zones),
-        ledger=build_ledger(s, account.id, now),
+        ledger=ledger,
         flags=flags,
     )
 
 
+_ENTRIES = cast(Table, CampaignEntry.__table__)
+_ACTIVE = cast(Table, ActiveDial.__table__)
+_ADD_ATTEMPTS = insert(cast(Table, Attempt.__table__)).returning(
+    Attempt.__table__.c.account_id, Attempt.__table__.c.id
+)
+"""Executed with many rows: one ``INSERT ... VALUES (...), (...) RETURNING`` (insertmanyvalues)."""
+
+
 class _Reserver:
-    """One reservation transaction."""
+    """One reservation transaction: decides on candidates a batch at a time.
+
+    Skipped entries are updated with one ``executemany`` per kind of skip; the reserved
+    ones get their attempt rows and guards with one multi-row ``INSERT`` each.
+    """
 
     def __init__(self, s: Session, campaign: Campaign, now: datetime, worker: str) -> None:
         self.s, self.campaign, self.now, self.worker = s, campaign, now, worker
         self.config = cmp.config_of(campaign)
         self.pg = _pg(s)
+        self.done: list[dict[str, Any]] = []
+        self.later: list[dict[str, Any]] = []
 
-    def _done(self, entry: CampaignEntry, reason: str) -> None:
-        entry.status, entry.last_result, entry.updated_at = "done", reason, self.now
+    def _done(self, entry_id: int, reason: str) -> None:
+        self.done.append({"e_id": entry_id, "e_result": reason})
 
-    def _later(self, entry: CampaignEntry, at: datetime) -> None:
-        entry.next_at, entry.updated_at = max(at, self.now + timedelta(seconds=1)), self.now
+    def _later(self, entry_id: int, at: datetime) -> None:
+        self.later.append({"e_id": entry_id, "e_at": max(at, self.now + timedelta(seconds=1))})
 
-    def try_entry(
-        self, entry: CampaignEntry, routing: Routing | None, callback_id: int | None
-    ) -> Reservation | None:
-        s, now = self.s, self.now
-        lock = select(Account).where(Account.id == entry.account_id)
-        account = s.scalar(lock.with_for_update(skip_locked=True) if self.pg else lock)
-        if account is None:  # another dialer holds this account right now
-            return None
-        if account.status != "active":
-            self._done(entry, f"account_{account.status}")
-            return None
-        if _busy(s, account.id):
-            self._later(entry, now + BUSY_ELSEWHERE)
-            return None
-        promise = repo.active_promise(s, account.id)
-        if promise is not None:
-            day_after = promise.due_date + timedelta(days=1)
-            self._later(entry, datetime.combine(day_after, time(), tzinfo=UTC))
-            return None
-        found = s.scalars(
-            select(ContactRestriction).where(
-                ContactRestriction.account_id == account.id, ContactRestriction.lifted_at.is_(None)
+    def flush_skips(self) -> None:
+        """Write the skipped entries' new state (done with a reason, or due later)."""
+        key: Any = bindparam("e_id")
+        if self.done:
+            self.s.connection().execute(
+                update(_ENTRIES)
+                .where(_ENTRIES.c.id == key)
+                .values(status="done", last_result=bindparam("e_result"), updated_at=self.now),
+                self.done,
             )
-        ).all()
-        if any(x.scope == "account" for x in found):
-            self._done(entry, "restricted")
-            return None
-        blocked_phones = {x.phone_id for x in found if x.phone_id is not None}
-        phone = _pick_phone(s, account.id, blocked_phones)
-        if phone is None:
-            self._done(entry, "no_phone")
-            return None
-        sub = _subject(
-            s, account, phone, {x.kind for x in found if x.phone_id in (None, phone.id)}, now
-        )
-        pack_id = self.config.jurisdiction or sub.jurisdiction
-        try:
-            pack = get_pack(pack_id or "")
-        except KeyError:
-            self._done(entry, "no_jurisdiction")
-            return None
-        decision = r.check(pack, now, sub.zones, sub.subdivision, sub.ledger, sub.flags)
-        if not decision.allowed:
-            if decision.next_allowed_at is None:
-                self._done(entry, f"blocked:{decision.rule_id}")
-            else:
-                self._later(entry, decision.next_allowed_at)
-            return None
-        attempt = Attempt(
-            campaign_id=self.campaign.id, account_id=account.id, phone_id=phone.id, started_at=now
-        )
-        s.add(attempt)
-        s.flush()
-        guard = _insert(s)(ActiveDial).values(
-            account_id=account.id,
-            attempt_id=attempt.id,
-            campaign_id=self.campaign.id,
-            worker=self.worker,
-            reserved_at=now,
-        )
-        if not s.execute(guard.on_conflict_do_nothing()).rowcount:  # type: ignore[attr-defined]
-            s.delete(attempt)
-            self._later(entry, now + BUSY_ELSEWHERE)
-            return None
-        entry.status, entry.attempts, entry.last_attempt_id = (
-            "in_progress",
-            entry.attempts + 1,
-            attempt.id,
-        )
-        entry.updated_at = now
-        if callback_id is not None:
-            s.execute(update(Callback).where(Callback.id == callback_id).values(status="done"))
-        portfolio = s.scalar(select(Portfolio.name).where(Portfolio.id == account.portfolio_id))
-        dialplan = cmp.choose_dialplan(
-            self.config,
-            routing,
-            portfolio=portfolio or "",
-            days_past_due=account.days_past_due,
-            locale=account.locale,
-        )
-        return Reservation(
-            attempt_id=attempt.id,
-            campaign_id=self.campaign.id,
-            account_id=account.id,
-            phone_id=phone.id,
-            e164=phone.e164,
-            dialplan_id=dialplan,
-            dialplan_version=self.config.dialplan_version,
-            jurisdiction=pack.id,
-            reserved_at=now,
-            callback_id=callback_id,
-        )
+        if self.later:
+            self.s.connection().execute(
+                update(_ENTRIES)
+                .where(_ENTRIES.c.id == key)
+                .values(next_at=bindparam("e_at"), updated_at=self.now),
+                self.later,
+            )
+        self.done, self.later = [], []
 
-    def candidates(self, limit: int, seen: set[int]) -> list[tuple[CampaignEntry, int | None]]:
+    def candidates(self, limit: int, seen: set[int]) -> list[qb.Candidate]:
         """Due callbacks first, then due entries by priority and due time (locked rows skipped)."""
-        c = self.campaign.id
-        base = [CampaignEntry.campaign_id == c, CampaignEntry.status == "pending"]
-        if seen:
-            base.append(CampaignEntry.id.not_in(seen))
-        callbacks = (
-            select(CampaignEntry, Callback.id)
-            .join(Callback, Callback.account_id == CampaignEntry.account_id)
-            .where(*base, Callback.status == "pending", Callback.due_at <= self.now)
-            .order_by(Callback.due_at, Callback.id)
-            .limit(limit)
+        return qb.candidates(self.s, self.campaign.id, self.now, limit, seen, lock=self.pg)
+
+    def screen(self, c: qb.Candidate) -> bool:
+        """Apply the skips the candidate query found; whether the entry is still a candidate."""
+        if c.account_status != "active":
+            self._done(c.entry_id, f"account_{c.account_status}")
+        elif c.busy:
+            self._later(c.entry_id, self.now + BUSY_ELSEWHERE)
+        elif c.promise_due is not None:
+            day_after = c.promise_due + timedelta(days=1)
+            self._later(c.entry_id, datetime.combine(day_after, time(), tzinfo=UTC))
+        elif c.restricted:
+            self._done(c.entry_id, "restricted")
+        else:
+            return True
+        return False
+
+    def decide(
+        self, batch: list[qb.Candidate], routing: Routing | None
+    ) -> list[tuple[qb.Candidate, qb.PhoneRow, str]]:
+        """Check phones and the compliance rules; the candidates allowed now (phone, pack)."""
+        ids = [c.account_id for c in batch]
+        numbers = qb.phones(self.s, ids, {c.account_id for c in batch if c.phone_restricted})
+        ledgers = qb.ledgers(self.s, ids, self.now)
+        allowed: list[tuple[qb.Candidate, qb.PhoneRow, str]] = []
+        for c in batch:
+            phone = next((p for p in numbers[c.account_id] if not p.restrictions), None)
+            if phone is None:
+                self._done(c.entry_id, "no_phone")
+                continue
+            sub = _subject(c, phone, ledgers[c.account_id])
+            try:
+                pack = get_pack(self.config.jurisdiction or sub.jurisdiction or "")
+            except KeyError:
+                self._done(c.entry_id, "no_jurisdiction")
+                continue
+            decision = r.check(pack, self.now, sub.zones, sub.subdivision, sub.ledger, sub.flags)
+            if decision.allowed:
+                allowed.append((c, phone, pack.id))
+            elif decision.next_allowed_at is None:
+                self._done(c.entry_id, f"blocked:{decision.rule_id}")
+            else:
+                self._later(c.entry_id, decision.next_allowed_at)
+        return allowed
+
+    def place(
+        self, allowed: list[tuple[qb.Candidate, qb.PhoneRow, str]], routing: Routing | None
+    ) -> list[Reservation]:
+        """Insert the attempts and the guards; mark the entries (and callbacks) taken."""
+        if not allowed:
+            return []
+        s, now, cid = self.s, self.now, self.campaign.id
+        conn = s.connection()
+        rows = [
+            {"campaign_id": cid, "account_id": c.account_id, "phone_id": p.id, "started_at": now}
+            for c, p, _ in allowed
+        ]
+        inserted = conn.execute(_ADD_ATTEMPTS, rows)
+        attempt_of: dict[int, int] = {int(a): int(i) for a, i in inserted}
+        guards = [
+            {
+                "account_id": c.account_id,
+                "attempt_id": attempt_of[c.account_id],
+                "campaign_id": cid,
+                "worker": self.worker,
+                "reserved_at": now,
+            }
+            for c, _, _ in allowed
+        ]
+        guard = _insert(s)(_ACTIVE).on_conflict_do_nothing().returning(_ACTIVE.c.account_id)
+        guarded = {int(a) for a in conn.execute(guard, guards).scalars()}
+        lost = [c for c, _, _ in allowed if c.account_id not in guarded]
+        if lost:  # a call to the account started elsewhere since the candidates were read
+            s.execute(
+                delete(Attempt).where(Attempt.id.in_([attempt_of[c.account_id] for c in lost]))
+            )
+            for c in lost:
+                self._later(c.entry_id, now + BUSY_ELSEWHERE)
+        won = [(c, p, pack) for c, p, pack in allowed if c.account_id in guarded]
+        if not won:
+            return []
+        conn.execute(
+            update(_ENTRIES)
+            .where(_ENTRIES.c.id == bindparam("e_id"))
+            .values(
+                status="in_progress",
+                attempts=_ENTRIES.c.attempts + 1,
+                last_attempt_id=bindparam("e_attempt"),
+                updated_at=now,
+            ),
+            [{"e_id": c.entry_id, "e_attempt": attempt_of[c.account_id]} for c, _, _ in won],
         )
-        due = (
-            select(CampaignEntry)
-            .where(*base, CampaignEntry.next_at <= self.now)
-            .order_by(CampaignEntry.priority, CampaignEntry.next_at, CampaignEntry.id)
-            .limit(limit)
-        )
-        if self.pg:
-            callbacks = callbacks.with_for_update(skip_locked=True, of=CampaignEntry)
-            due = due.with_for_update(skip_locked=True)
-        out: list[tuple[CampaignEntry, int | None]] = []
-        taken: set[int] = set()
-        for entry, callback_id in self.s.execute(callbacks):
-            if entry.id not in taken:
-                out.append((entry, callback_id))
-                taken.add(entry.id)
-        for entry in self.s.scalars(due):
-            if entry.id not in taken and len(out) < limit:
-                out.append((entry, None))
-                taken.add(entry.id)
-        return out
+        callbacks = [c.callback_id for c, _, _ in won if c.callback_id is not None]
+        if callbacks:
+            conn.execute(update(Callback).where(Callback.id.in_(callbacks)).values(status="done"))
+        return [
+            Reservation(
+                attempt_id=attempt_of[c.account_id],
+                campaign_id=cid,
+                account_id=c.account_id,
+                phone_id=p.id,
+                e164=p.e164,
+                dialplan_id=cmp.choose_dialplan(
+                    self.config,
+                    routing,
+                    portfolio=c.portfolio or "",
+                    days_past_due=c.days_past_due,
+                    locale=c.locale,
+                ),
+                dialplan_version=self.config.dialplan_version,
+                jurisdiction=pack,
+                reserved_at=now,
+                callback_id=c.callback_id,
+            )
+            for c, p, pack in won
+        ]
 
 
 def reserve(
@@ -319,6 +325,10 @@ def reserve(
     routing: Routing | None = None,
 ) -> list[Reservation]:
     """Reserve up to ``n`` calls of a running campaign in one committed transaction.
+
+    Each round reads a batch of candidates (one statement, skip checks included), applies the
+    skips, reads the phones and contact ledgers of those left (one statement each), checks
+    them against the compliance pack and reserves the allowed ones, in candidate order.
 
     Args:
         sessions: Session factory.
@@ -338,17 +348,27 @@ def reserve(
         reserver = _Reserver(s, campaign, now, worker)
         out: list[Reservation] = []
         seen: set[int] = set()
-        for _ in range(MAX_ROUNDS):
-            batch = reserver.candidates(max(2 * (n - len(out)), 8), seen)
+        for round_no in range(MAX_ROUNDS):
+            need = n - len(out)
+            quota = need << min(round_no, 4)  # look further when the first ones were refused
+            batch = reserver.candidates(max(2 * quota, 8), seen)
             if not batch:
                 break
-            for entry, callback_id in batch:
-                seen.add(entry.id)
-                reservation = reserver.try_entry(entry, routing, callback_id)
-                if reservation is not None:
-                    out.append(reservation)
-                    if len(out) >= n:
-                        return out
+            picked: list[qb.Candidate] = []
+            for c in batch:
+                if len(picked) >= quota:
+                    break
+                seen.add(c.entry_id)
+                if reserver.screen(c):
+                    picked.append(c)
+            if picked:
+                allowed = reserver.decide(picked, routing)
+                out += reserver.place(allowed[:need], routing)
+                for c, _, _ in allowed[need:]:  # beyond n: left as they were, for the next call
+                    seen.discard(c.entry_id)
+            if len(out) >= n:
+                break
+        reserver.flush_skips()
         return out
 
 
