@@ -87,6 +87,8 @@ class CallSession:
             leave = machine.voicemail is not None and machine.on_machine == "message"
             self._gate = AnswerGate(self.lang[:2], leave_message=leave)
         self._started = False
+        self._started_ms = 0 if self._gate is None else 1 << 62
+        """Call time the dialog started; earlier speech is not an answer to it."""
         self.listener = Listener(
             recognizer, pools.asr, self._run_in, self._inputs, self.config.grammar_min_confidence
         )
@@ -302,15 +304,22 @@ class CallSession:
         if kind == "voicemail":
             await self._leave_voicemail()
             return
-        if not self._started and kind != "start":
-            # Before the dialog starts, what the callee says only helps tell who answered.
-            if kind == "heard" and self._gate is not None:
-                answered = self._gate.hear(payload.transcript.text)
+        if kind == "heard" and payload.speech.onset_ms < self._started_ms:
+            # Said before the dialog started ("¿Aló?", a voicemail greeting): it helps tell
+            # who answered and goes into the transcript, but it is not an answer to anything.
+            text = payload.transcript.text.strip()
+            if text:
+                self._transcribe("debtor", text, payload.speech.onset_ms, payload.speech.end_ms)
+            if self._gate is not None and self._gate.pending:
+                answered = self._gate.hear(text)
                 if answered is not None:
                     self._answered(answered)
             return
+        if not self._started and kind != "start":
+            return
         if kind == "start":
             self._started = True
+            self._started_ms = self.t_ms
             actions = self.conv.start()
         elif kind == "silence":
             actions = self.conv.silence()

@@ -74,6 +74,12 @@ def _join_recordings(files: tuple[str, ...]) -> bytes:
     return _GAP.join(parts)
 
 
+def _beep(hz: float = 1000.0, duration_ms: int = 500) -> bytes:
+    """A voicemail beep (a pure tone), PCM16 8 kHz."""
+    t = np.arange(8000 * duration_ms // 1000) / 8000
+    return (6000 * np.sin(2 * np.pi * hz * t)).astype("<i2").tobytes()
+
+
 class SimulatedDebtor:
     """A CallTransport whose far end is a scripted, speaking debtor (no network)."""
 
@@ -84,11 +90,14 @@ class SimulatedDebtor:
         echo_gain: float = 0.0,
         echo_delay_ms: int = 40,
         speaks_first: bool = False,
+        beep_after_first: bool = False,
     ) -> None:
         self.script = parse_script(lines)
         self.speaks_first = speaks_first
         """An answered outbound call: the first line ("¿Aló?", a voicemail greeting) is said
         ``reply_pause_ms`` after the answer, before the agent says anything."""
+        self.beep_after_first = beep_after_first
+        """An answering machine: a 1 kHz beep follows the first line (its greeting)."""
         self.reply_pause_ms = reply_pause_ms
         self.echo_gain = echo_gain
         self._echo: list[bytes] = [SILENCE_FRAME] * max(1, echo_delay_ms // FRAME_MS)
@@ -112,6 +121,9 @@ class SimulatedDebtor:
                 line.pcm16_8k = _join_recordings(line.files)
             elif line.kind == "say" and line.text:
                 line.pcm16_8k = speak(line.text)
+        if self.beep_after_first and self.script and self.script[0].kind == "say":
+            first = self.script[0]
+            first.pcm16_8k += _GAP + _beep()
 
     async def read(self) -> Inbound:
         """The debtor's next 20 ms."""

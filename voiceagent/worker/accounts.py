@@ -36,13 +36,16 @@ def dialog_account(s: Session, row: AccountRow, phone: Phone | None = None) -> A
         raise AccountNotCallable(f"account {row.id} has no document number to verify with")
     extra = {k: v for k, v in (row.extra or {}).items() if isinstance(k, str)}
     extra.setdefault("locale", row.locale)
+    birth_year = row.birth_year
+    if birth_year is None and str(extra.get("birth_year", "")).isdigit():
+        birth_year = int(extra["birth_year"])  # an imported list's extra column
     extra.setdefault("account_id", row.id)
     return Account.model_validate(
         {
             **extra,
             "name": row.debtor_name,
             "document_last4": document[-4:],
-            "birth_year": row.birth_year,
+            "birth_year": birth_year,
             "amount_owed": Decimal(from_minor(row.amount_owed_minor, row.currency)),
             "currency": row.currency,
             "days_past_due": row.days_past_due,

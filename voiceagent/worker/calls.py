@@ -11,7 +11,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -144,8 +144,13 @@ class CallRunner:
         spec: CallSpec,
         prepared: Prepared | None = None,
         clock: Clock | None = None,
+        amd: bool = False,
     ) -> CallOutcome:
-        """Run a connected call to its end. ``clock`` defaults to the transport's pace."""
+        """Run a connected call to its end. ``clock`` defaults to the transport's pace.
+
+        ``amd``: an answered outbound call; the dialog starts only once a person is heard (a
+        machine gets the dialplan's voicemail).
+        """
         if prepared is None:
             try:
                 prepared = await self.prepare(spec)
@@ -154,10 +159,16 @@ class CallRunner:
                 return await self._unidentified(transport, spec, "not_callable")
         if prepared is None:
             return await self._unidentified(transport, spec, "unidentified")
-        return await self._converse(transport, spec, prepared, clock or TransportClock())
+        config = replace(self.session_config or SessionConfig(), amd=amd)
+        return await self._converse(transport, spec, prepared, clock or TransportClock(), config)
 
     async def _converse(
-        self, transport: CallTransport, spec: CallSpec, prepared: Prepared, clock: Clock
+        self,
+        transport: CallTransport,
+        spec: CallSpec,
+        prepared: Prepared,
+        clock: Clock,
+        config: SessionConfig,
     ) -> CallOutcome:
         plan = prepared.plan
         engines = await self.engines.for_locale(plan.dialplan.locale)
@@ -191,7 +202,7 @@ class CallRunner:
             sink=self.sink,
             clock=clock,
             record=recorder.write,
-            config=self.session_config,
+            config=config,
         )
         self.active[call_id] = session
         result: CallResult | None = None
@@ -249,6 +260,8 @@ def _timings(result: CallResult) -> dict[str, Any]:
         "duration_ms": result.duration_ms,
         "ended_by": result.ended_by,
         "latency_ms": latency_summary(result),
+        "turn_latency_ms": [t.latency_ms for t in result.turns if t.latency_ms is not None],
+        "answer": result.answer,
         "turns": [
             {
                 "end_of_speech_ms": t.end_of_speech_ms,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -39,6 +40,11 @@ def sip_config(settings: Settings) -> SipConfig:
 def build_runner(settings: Settings) -> CallRunner:
     """The call runner with this process's engines, database and dialplans."""
     sessions = session_factory(make_engine(settings.resolved_database_url()))
+    return runner_for(settings, sessions)
+
+
+def runner_for(settings: Settings, sessions: Any) -> CallRunner:
+    """The call runner over an existing session factory."""
     engines = Engines(
         asr=settings.asr, models_dir=settings.models_path, cache_dir=settings.tts_cache_dir
     )
@@ -141,11 +147,59 @@ async def serve(settings: Settings, app: Any) -> None:
     """Run until interrupted (Ctrl-C / SIGTERM): API, telephony, calls."""
     import uvicorn
 
-    runner = build_runner(settings)
+    engine = make_engine(settings.resolved_database_url())
+    sessions = session_factory(engine)
+    runner = runner_for(settings, sessions)
     app.state.runner = runner
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port))
     async with AsyncExitStack() as stack:
+        stack.callback(engine.dispose)
         stack.callback(runner.engines.shutdown)
         await start_telephony(settings, runner, stack)
-        await server.serve()
-    await asyncio.sleep(0)
+        background: list[asyncio.Task[None]] = [_start_slips(settings, sessions)]
+        if settings.demo_enabled:
+            background.append(await _start_demo(settings, engine, sessions, runner))
+        try:
+            await server.serve()
+        finally:
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+
+def _start_slips(settings: Settings, sessions: Any) -> asyncio.Task[None]:
+    """The payment-slip dispatcher (one per data dir; it holds a lock while it runs)."""
+    from voiceagent.slips.deliver import SlipConfig, SlipDispatcher
+
+    dispatcher = SlipDispatcher(sessions, SlipConfig.from_settings(settings))
+    task = asyncio.create_task(dispatcher.run(), name="slips")
+    task.add_done_callback(_report_end("slip dispatcher"))
+    return task
+
+
+async def _start_demo(
+    settings: Settings, engine: Any, sessions: Any, runner: CallRunner
+) -> asyncio.Task[None]:
+    """The demo campaign as a background task (its calls show up on the dashboard)."""
+    from voiceagent.worker.demo import ensure_demo_login, run_demo
+
+    loop = asyncio.get_running_loop()
+    password = await loop.run_in_executor(None, ensure_demo_login, sessions)
+    url = f"http://{settings.host}:{settings.port}/"
+    if password is not None:
+        log.warning("dashboard: %s  user: admin  password: %s  (shown once)", url, password)
+    else:
+        log.warning("dashboard: %s (log in with your user)", url)
+    task = asyncio.create_task(run_demo(engine, sessions, runner, settings.data_dir))
+    task.add_done_callback(_report_end("demo campaign"))
+    return task
+
+
+def _report_end(what: str) -> Any:
+    def report(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s stopped: %s", what, task.exception())
+
+    return report
