@@ -330,6 +330,32 @@ def serve(
     asyncio.run(run_worker(settings, create_app(settings)))
 
 
+@app.command()
+def dial(
+    number: Annotated[str, typer.Argument(help="Number or SIP user to call (via the registrar).")],
+    account_id: Annotated[int, typer.Option("--account-id", help="CRM account the call is about.")],
+    ring_timeout: Annotated[float, typer.Option(help="Seconds to let it ring.")] = 30.0,
+) -> None:
+    """Place one outbound SIP call for an account and run the conversation (no campaign)."""
+    import asyncio
+
+    from voiceagent.config import get_settings
+    from voiceagent.telephony.sipconfig import DialResult
+    from voiceagent.worker.dialout import dial_once
+
+    settings = get_settings()
+    prepare_database(settings.resolved_database_url())
+    try:
+        done = asyncio.run(dial_once(settings, number, account_id, ring_timeout))
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    if isinstance(done, DialResult):
+        typer.echo(json.dumps({"result": done.value}))
+        raise typer.Exit(1)
+    typer.echo(json.dumps({"result": done.outcome, "call_id": done.call_id}))
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
