@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     sip_media_networks: list[str] = []
     """CIDR networks the far end's RTP may be in (the carrier's / PBX's media servers); an offer
     elsewhere gets 488, so a forged INVITE cannot aim RTP at a third party. Empty: any unicast."""
+    sip_allowed_sources: list[str] = []
+    """IPs / CIDRs whose INVITEs are accepted (the PBX, proxy or SBC); others get 403 (no
+    toll-fraud relay). Empty: only the registrar's and the outbound proxy's addresses."""
+    sip_served_numbers: list[str] = []
+    """Request-URI users the agent answers (its extension, DIDs); others get 404. Empty: the
+    SIP user only."""
     max_calls: int = 8
     """Concurrent calls per worker; further INVITEs get 486 Busy Here."""
 

@@ -188,12 +188,18 @@ async def start_sipp(
     pause_ms: int = 1000,
     keys: dict[str, str] | None = None,
     timeout_s: float = 20.0,
+    local_ip: str = "127.0.0.1",
+    extra: tuple[str, ...] = (),
 ) -> Sipp:
-    """Start sipp (a UAC when ``remote`` is given, else a UAS on its own free port)."""
+    """Start sipp (a UAC when ``remote`` is given, else a UAS on its own free port).
+
+    ``local_ip`` is its SIP address (any 127/8 address is loopback on Linux: a second
+    source); ``extra`` are further sipp arguments.
+    """
     port = free_udp_port()
     mport = free_rtp_range(4)[0]
     msg_path = workdir / f"sipp_{scenario}_{port}.msg"
-    args = ["-sf", str(FIXTURES / f"{scenario}.xml"), "-i", "127.0.0.1", "-p", str(port)]
+    args = ["-sf", str(FIXTURES / f"{scenario}.xml"), "-i", local_ip, "-p", str(port)]
     args += ["-mi", "127.0.0.1", "-mp", str(mport)]
     args += ["-m", str(calls), "-l", str(limit), "-r", str(rate)]
     args += ["-d", str(pause_ms), "-s", service, "-nostdin", "-timeout", f"{int(timeout_s)}s"]
@@ -201,6 +207,7 @@ async def start_sipp(
     args += ["-error_file", str(workdir / f"sipp_{port}.err")]
     for key, value in (keys or {}).items():
         args += ["-key", key, value]
+    args += list(extra)
     if remote is not None:
         args.insert(0, remote)
     proc = await asyncio.create_subprocess_exec(
@@ -330,9 +337,9 @@ def sip_status(message: bytes) -> int | None:
 class SipProbe:
     """A raw SIP peer on 127.0.0.1: sends any bytes and keeps every datagram that comes back."""
 
-    def __init__(self) -> None:
+    def __init__(self, bind: str = "127.0.0.1") -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((bind, 0))
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self.port = int(self.sock.getsockname()[1])
         self.received: list[bytes] = []

@@ -30,6 +30,12 @@ rfcvoip 2.10.3 behaviours changed here (private API, checked against 2.10.3 only
    broadcast/multicast address. A new INVITE whose SDP fails :func:`sipguard.check_offer`
    gets 488. The RTP receive thread survives any packet (upstream only caught parse errors),
    and takes audio from one SSRC at a time, in packets of at most 160 ms.
+9. No toll-fraud relay. A new INVITE from a source outside ``SipConfig.allowed_sources``
+   (default: the registrar's and outbound proxy's addresses) gets 403 Forbidden, and one whose
+   Request-URI user is not in ``served_numbers`` (default: ``user``) gets 404 Not Found, both
+   before any 100/180, RTP port or call thread. Order: 403, then 486 (limit), 488 (offer),
+   404. The endpoint only ever sends INVITEs from :meth:`SipEndpoint.dial`; nothing inbound
+   leads to one.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -65,9 +72,12 @@ from voiceagent.telephony.sipconfig import DialResult, SipConfig, dial_result_fo
 from voiceagent.telephony.sipguard import (
     RateLimitedLog,
     Rejection,
+    check_inbound_invite,
     check_offer,
     check_request,
     error_response,
+    served_user,
+    source_networks,
     unsafe_host,
     valid_response,
 )
@@ -178,6 +188,8 @@ class _Phone(VoIPPhone):
         call_id = str(request.headers.get("Call-ID", "") or "").strip()
         to_tag = request.headers.get("To", {}).get("tag", "")
         is_new = call_id and not to_tag and not self.has_call_id(call_id)
+        if is_new and self._not_ours(request, None):  # 403 first: nothing about us leaks
+            return
         if is_new and self.live_calls() >= self.endpoint.config.max_calls:
             self.sip.send_response(request, self.sip.gen_busy(request))
             return
@@ -185,9 +197,34 @@ class _Phone(VoIPPhone):
         sdp = request.body_text or ""
         if (is_new or (call is not None and sdp.strip())) and self._refused(request, sdp):
             return
+        if is_new and self._not_ours(request, self.endpoint.served):
+            return
         if call is not None and call._get_state() == CallState.ANSWERED:
             _adopt_offered_codec(call, request, self.endpoint.config.codecs, self.codec_priorities)
         super()._callback_MSG_Invite(request)
+
+    def _invite_targets_local_account(self, request: Any) -> bool:
+        """``served_numbers`` decides (upstream answers only its own user, by R-URI or To)."""
+        return served_user(request.raw, self.endpoint.served)
+
+    def _not_ours(self, request: Any, served: frozenset[str] | None) -> bool:
+        """403 to a new INVITE from a source not allowed, 404 for a number not ``served``."""
+        source = getattr(request, "source_address", None)
+        rejection = check_inbound_invite(
+            request.raw, str(source[0]) if source else None, self.endpoint.allowed_networks, served
+        )
+        if rejection is None:
+            return False
+        dropped.warning(
+            f"policy-{rejection.status}",
+            "INVITE from %s answered %d %s",
+            source,
+            rejection.status,
+            rejection.reason,
+        )
+        response = error_response(request.raw, rejection, self.sip.gen_tag())
+        self.sip.send_raw(response, self.sip.response_target(request))
+        return True
 
     def _refused(self, request: Any, sdp: str) -> bool:
         """Answer 488 to an offer the agent must not send media to (re-INVITEs included)."""
@@ -277,6 +314,10 @@ class SipEndpoint:
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._phone: Any = None
+        self.served = frozenset(config.served_numbers or (config.user,))
+        """Request-URI users answered; other INVITEs get 404."""
+        self.allowed_networks = source_networks(config.allowed_sources)
+        """Networks whose INVITEs are handled (filled from the registrar/proxy when empty)."""
 
     async def start(self) -> None:
         """Bind, REGISTER (raises if the registrar does not accept us)."""
@@ -286,6 +327,10 @@ class SipEndpoint:
     def _start_blocking(self) -> None:
         cfg = self.config
         proxy_host, _, proxy_port = cfg.outbound_proxy.rpartition(":")
+        if not self.allowed_networks:
+            self.allowed_networks = source_networks(
+                ip for host in (cfg.registrar_host, proxy_host) if host for ip in _addresses(host)
+            )
         phone = _Phone(
             self,
             server=cfg.registrar_host,
@@ -427,6 +472,12 @@ class SipEndpoint:
                 loop.call_later(10.0, self._phone.final_codes.pop, call_id, None)  # the 487
                 return DialResult.NO_ANSWER
             await asyncio.sleep(0.01)
+
+
+def _addresses(host: str) -> set[str]:
+    """Every address of ``host`` (the configured registrar or proxy, never a peer's name)."""
+    info = socket.getaddrinfo(host.strip("[]"), None, type=socket.SOCK_DGRAM)
+    return {str(entry[4][0]) for entry in info}
 
 
 def _harden(sip: Any, trusted_hosts: set[str]) -> None:

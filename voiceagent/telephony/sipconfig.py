@@ -55,6 +55,14 @@ class SipConfig:
     media_networks: tuple[str, ...] = ()
     """CIDR networks the far end's RTP (SDP ``c=``) may be in; empty allows any unicast IP.
     An offer outside them gets 488, so a forged INVITE cannot aim RTP at a third party."""
+    allowed_sources: tuple[str, ...] = ()
+    """IPs or CIDR networks whose new INVITEs are handled (the registrar, proxy or SBC); others
+    get 403 Forbidden. Empty means the registrar's and the outbound proxy's addresses only
+    (resolved once at start); ``("0.0.0.0/0",)`` accepts any source (not advised)."""
+    served_numbers: tuple[str, ...] = ()
+    """Request-URI user parts the agent answers (its extension, its DIDs); other INVITEs get
+    404 Not Found. Empty means ``user`` only. The agent never relays: no inbound request
+    makes it send an INVITE anywhere."""
 
     @property
     def public_address(self) -> str:

@@ -160,6 +160,52 @@ def check_offer(sdp: str, codecs: Iterable[str], networks: Iterable[str] = ()) -
     return None
 
 
+_REQUEST_USER = re.compile(rb"^[A-Z]+ (?:sips?:([^@;?>\s]*)@|tel:([^;?>\s]*))")
+
+
+def request_user(raw: bytes) -> str:
+    """The user part of the Request-URI (``sip:user@host``, ``tel:number``); "" when none."""
+    match = _REQUEST_USER.match(raw)
+    if match is None:
+        return ""
+    user = (match.group(1) or match.group(2) or b"").split(b":", 1)[0]  # drop a password
+    return user.decode("utf-8", "replace")
+
+
+def source_networks(
+    entries: Iterable[str],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Parse IPs and CIDRs (``10.0.0.5``, ``192.0.2.0/24``); raises ValueError on a bad one."""
+    return tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in entries)
+
+
+def check_inbound_invite(
+    raw: bytes,
+    source_host: str | None,
+    networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network],
+    served: Iterable[str] | None,
+) -> Rejection | None:
+    """No toll-fraud relay: whether the agent may answer this new INVITE (None) or not.
+
+    403 for a source outside ``networks``, 404 for a Request-URI user not in ``served``
+    (not checked when ``served`` is None).
+    """
+    try:
+        address = ipaddress.ip_address((source_host or "").strip("[]"))
+    except ValueError:
+        return Rejection(403, "Forbidden")
+    if not any(address in network for network in networks):
+        return Rejection(403, "Forbidden")
+    if served is not None and not served_user(raw, served):
+        return Rejection(404, "Not Found")
+    return None
+
+
+def served_user(raw: bytes, served: Iterable[str]) -> bool:
+    """Whether the Request-URI user is one of ``served`` (case-insensitive)."""
+    return request_user(raw).casefold() in {user.casefold() for user in served}
+
+
 def error_response(raw: bytes, rejection: Rejection, to_tag: str) -> bytes:
     """An error response built from the request's own Via/From/To/Call-ID/CSeq lines."""
     head = raw.partition(b"\r\n\r\n")[0].decode("utf-8", "replace")

@@ -34,6 +34,8 @@ def sip_config(settings: Settings) -> SipConfig:
         max_calls=settings.max_calls,
         outbound_proxy=settings.sip_outbound_proxy,
         media_networks=tuple(settings.sip_media_networks),
+        allowed_sources=tuple(settings.sip_allowed_sources),
+        served_numbers=tuple(settings.sip_served_numbers),
     )
 
 
