@@ -187,3 +187,63 @@ def test_low_confidence_grammar_result_is_decoded_again_free_form(tmp_path: Path
     result, _, _ = run(lines, [], tmp_path, SlowSink(), recognizer=recognizer)
     assert recognizer.freeform_used >= 1
     assert result.outcome["result"] == "stop_contact"  # a forced "no" would have misled the dialog
+
+
+class HandoffSink(SlowSink):
+    """A CRM that also takes the hand-off summary of a transferred call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.handoffs: list[dict[str, object]] = []
+
+    def handoff(self, call_id: str, summary: dict[str, object]) -> None:
+        self.handoffs.append(summary)
+
+
+def run_transfer(tmp_path: Path, refuse: bool) -> tuple[CallResult, SimulatedDebtor, HandoffSink]:
+    plan = load_dialplan_cached(str(DIALPLANS / "es-419" / "early.yaml"))
+    answer = espeak("quiero hablar con un asesor")
+    debtor = SimulatedDebtor(["quiero hablar con un asesor", "<silence>"], transfer_fails=refuse)
+    debtor.prepare(lambda _t: answer)
+    sink = HandoffSink()
+    sink.line = debtor
+    pools = Pools.create()
+    session = CallSession(
+        call_id="t",
+        conversation=Conversation(plan, ACCOUNT, date(2026, 11, 18)),
+        transport=debtor,
+        recognizer=FakeRecognizer(["quiero hablar con un asesor"]),  # type: ignore[arg-type]
+        voice=PromptCache(tmp_path / "cache", TimedSynth()),
+        endpointer=Endpointer(WebRtcVad(2)),
+        pools=pools,
+        sink=sink,  # type: ignore[arg-type]
+        clock=FastForwardClock(),
+    )
+    try:
+        result = asyncio.run(asyncio.wait_for(session.run(), 120))
+    finally:
+        pools.shutdown()
+    return result, debtor, sink
+
+
+def test_a_transfer_hands_the_human_a_summary(tmp_path: Path) -> None:
+    result, debtor, sink = run_transfer(tmp_path, refuse=False)
+    assert debtor.transferred_to == "agents" and result.ended_by == "transfer:agents"
+    (summary,) = sink.handoffs
+    assert summary["target"] == "agents" and summary["debtor"] == ACCOUNT.name
+    lines = summary["transcript"]
+    assert isinstance(lines, list)
+    assert any(line["speaker"] == "debtor" and "asesor" in line["text"] for line in lines)
+
+
+def test_nobody_to_transfer_to_becomes_a_callback_not_a_drop(tmp_path: Path) -> None:
+    result, debtor, sink = run_transfer(tmp_path, refuse=True)
+    assert debtor.transferred_to is None  # refused
+    callbacks = [a for _, a in sink.committed if isinstance(a, act.ScheduleCallback)]
+    assert [c.at.isoformat() for c in callbacks] == ["2026-11-19T10:00:00"]
+    said = [t for t in result.transcript if t["speaker"] == "agent"]
+    assert said[-1]["text"].startswith("En este momento no hay asesores disponibles")
+    # The callback was committed before the agent said it would call back.
+    assert said[-1]["start_ms"] >= sink.committed_at_call_ms[-1]
+    assert result.outcome["result"] == "callback" and result.ended_by == "agent"
+    assert debtor.ended_by_agent == "hangup"

@@ -226,10 +226,12 @@ class Call:
                 await transport.write(self.out(tick))
                 tick += 1
                 if self.end_after_ticks is not None and tick >= self.end_after_ticks:
-                    if self.transfer_to is not None:
-                        await transport.transfer(self.transfer_to)
-                    else:
+                    if self.transfer_to is None:
                         await transport.hangup()
+                    elif not await transport.transfer(self.transfer_to):
+                        await transport.hangup()  # refused: the session would offer a callback
+                    if transport.closed:
+                        return
         finally:
             self.done.set()
             async with self.ticked:

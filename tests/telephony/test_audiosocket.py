@@ -470,7 +470,7 @@ async def test_transfer_publishes_the_target_before_hanging_up(
     assert peer.error == ""
 
 
-async def test_transfer_without_a_hook_hangs_up_and_says_why(
+async def test_transfer_without_a_hook_is_refused_and_says_why(
     make_server: MakeServer,
     peers: Callable[[AudioSocketServer], AsteriskPeer],
     caplog: pytest.LogCaptureFixture,

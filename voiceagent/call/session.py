@@ -17,6 +17,8 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from datetime import time as dt_time
 from typing import Any, TypeVar
 
 from voiceagent.asr.base import Recognizer
@@ -87,6 +89,8 @@ class CallSession:
             leave = machine.voicemail is not None and machine.on_machine == "message"
             self._gate = AnswerGate(self.lang[:2], leave_message=leave)
         self._started = False
+        self._callback_instead: datetime | None = None
+        """Set when a refused transfer became a scheduled callback."""
         self._started_ms = 0 if self._gate is None else 1 << 62
         """Call time the dialog started; earlier speech is not an answer to it."""
         self.listener = Listener(
@@ -134,6 +138,9 @@ class CallSession:
         finally:
             await self._flush_recording()
         self.result.outcome = self.conv.outcome()
+        if self._callback_instead is not None:
+            self.result.outcome["result"] = "callback"
+            self.result.outcome["callback_at"] = self._callback_instead.isoformat()
         answered = self._gate.outcome if self._gate is not None else None
         if answered is not None and answered.result is not None:
             self.result.outcome["result"] = answered.result
@@ -195,8 +202,8 @@ class CallSession:
                 await self._flush_recording()
             self.t_ms += FRAME_MS
             if self._closing is not None and not self.playout.busy and self._worker_idle:
-                await self._close()
-                return
+                if await self._close():
+                    return
             if self.t_ms >= self.config.max_call_ms:
                 self.result.ended_by = "max_call_ms"
                 await self.transport.hangup()
@@ -295,6 +302,9 @@ class CallSession:
                 self._idle_ms = 0
 
     async def _handle(self, kind: str, payload: Any) -> None:
+        if kind == "no_agents":  # the dialog has ended with its transfer; the call has not
+            await self._no_agents(payload)
+            return
         if self.conv.ended:
             return
         metrics: TurnMetrics | None = None
@@ -442,14 +452,57 @@ class CallSession:
             {"speaker": speaker, "text": text, "start_ms": start_ms, "end_ms": end_ms}
         )
 
-    async def _close(self) -> None:
+    async def _close(self) -> bool:
+        """Hang up or transfer; False when the transfer was refused (the call goes on)."""
         closing = self._closing
         if isinstance(closing, act.Transfer):
+            await self._handoff(closing.target)
+            if await self.transport.transfer(closing.target) is False:
+                self._closing = None
+                self._inputs.put_nowait(("no_agents", closing.target))
+                return False
             self.result.ended_by = f"transfer:{closing.target}"
-            await self.transport.transfer(closing.target)
         else:
             self.result.ended_by = "agent"
             await self.transport.hangup()
+        return True
+
+    async def _handoff(self, target: str) -> None:
+        """What the human who takes the call needs, committed before the transfer."""
+        handoff = getattr(self.sink, "handoff", None)
+        if handoff is None:
+            return
+        st = self.conv.state
+        summary = {
+            "target": target,
+            "debtor": self.conv.ctx.account.name,
+            "verified": st.verified,
+            "dialog_state": st.state,
+            "hardship": st.hardship,
+            "outcome_so_far": self.conv.outcome(),
+            "last_prompts": [say.prompt_id for say in st.last_says],
+            "transcript": self.result.transcript[-30:],
+        }
+        try:
+            await self._run_in(self.pools.io, handoff, self.call_id, summary)
+        except Exception:  # the transfer must not fail because the summary could not be written
+            log.exception("call %s: hand-off summary not written", self.call_id)
+
+    async def _no_agents(self, target: str) -> None:
+        """Nobody took the transfer: schedule a callback (committed first), say so, hang up."""
+        fallback = self.conv.ctx.plan.transfer
+        day = self.conv.ctx.today + timedelta(days=1)
+        at = datetime.combine(day, dt_time.fromisoformat(fallback.callback_at))
+        await self._run_in(self.pools.io, self.sink.commit, self.call_id, act.ScheduleCallback(at))
+        self._callback_instead = at
+        log.info("call %s: transfer to %s refused; callback scheduled", self.call_id, target)
+        if fallback.no_agents is not None:
+            r = self.conv.ctx.renderer
+            parts = r.render_parts(fallback.no_agents, callback_when=r.when(at))
+            text = "".join(piece for piece, _ in parts)
+            say = act.Say(text, fallback.no_agents, interruptible=False, parts=parts)
+            await self._speak([say], 0, None)
+        self._closing = act.Hangup()
 
     async def _flush_recording(self) -> None:
         if not self._record_buf or self._record is None:

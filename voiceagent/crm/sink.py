@@ -121,6 +121,11 @@ class DbCallSink:
                 if restriction is not None:
                     s.add(restriction)
 
+    def handoff(self, call_id: str, summary: dict[str, Any]) -> None:
+        """Commit the summary a human gets with a transferred call (a ``handoff`` event)."""
+        with self.sessions.begin() as s:
+            s.add(CallEvent(call_id=call_id, kind="handoff", data=summary, at=utcnow()))
+
     def close_call(
         self,
         call_id: str,

@@ -65,6 +65,7 @@ def check_plan(plan: Dialplan) -> list[Issue]:
         *_check_compliance(plan),
         *_check_disclosure(plan),
         *_check_voicemail(plan),
+        *_check_transfer_fallback(plan),
         *_check_reachable(plan),
     ]
 
@@ -179,6 +180,10 @@ def _allowed_dynamic(plan: Dialplan) -> dict[str, frozenset[str]]:
         target = plan.states.get(name)
         for prompt_id in target.say if target else []:
             allowed.setdefault(prompt_id, set()).update(SETTLEMENT_VARS)
+    if plan.transfer.no_agents is not None:
+        allowed.setdefault(plan.transfer.no_agents, set()).update(CALLBACK_VARS)
+    if plan.machine.voicemail is not None:
+        allowed.setdefault(plan.machine.voicemail, set())
     for name in recorded_targets | scheduled_targets:
         after = plan.states.get(name)
         if after is None:
@@ -306,6 +311,20 @@ def _check_voicemail(plan: Dialplan) -> Iterator[Issue]:
         yield path, f"voicemail {prompt_id!r} reveals the debt ({hit.group(0)!r})"
     if plan.prompt(prompt_id).interruptible:
         yield path, f"voicemail {prompt_id!r} must be non-interruptible (interruptible: false)"
+
+
+def _check_transfer_fallback(plan: Dialplan) -> Iterator[Issue]:
+    prompt_id = plan.transfer.no_agents
+    if prompt_id is None:
+        return
+    path: Path = ("transfer", "no_agents")
+    if prompt_id not in plan.prompts:
+        yield path, f"unknown prompt {prompt_id!r}"
+        return
+    allowed = ACCOUNT_VARS | CALLBACK_VARS
+    extra = placeholders(plan.prompt(prompt_id).text) - allowed
+    if extra:
+        yield path, f"prompt {prompt_id!r} may only use {{callback_when}} and account names"
 
 
 def _check_reachable(plan: Dialplan) -> Iterator[Issue]:

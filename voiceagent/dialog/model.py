@@ -82,6 +82,15 @@ class Machine(Strict):
     """Leave ``voicemail`` (when set) or hang up at once."""
 
 
+class TransferFallback(Strict):
+    """When a transfer to a human is refused (nobody available): a callback, not a drop."""
+
+    no_agents: PromptId | None = None
+    """Said when the transfer fails; may use ``{callback_when}``. None: just hang up."""
+    callback_at: str = Field(default="10:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    """Local time, the next day, of the callback scheduled instead (HH:MM)."""
+
+
 class PayInFull(Strict):
     """Pay the whole balance by a date."""
 
@@ -331,6 +340,7 @@ class Dialplan(Strict):
     offers: Offers
     limits: Limits = Limits()
     machine: Machine = Machine()
+    transfer: TransferFallback = TransferFallback()
     account_fields: list[str] = []
     """Extra account keys the prompts use; an account without them is rejected before the call."""
     start: StateId

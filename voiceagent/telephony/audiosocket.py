@@ -164,27 +164,26 @@ class AudioSocketTransport:
         """End the call: a ``0x00`` frame, then close the connection."""
         self._close("agent")
 
-    async def transfer(self, target: str) -> None:
-        """Hand ``target`` to the ``on_transfer`` hook, then hang up.
+    async def transfer(self, target: str) -> bool:
+        """Hand ``target`` to the ``on_transfer`` hook, then hang up; False if it cannot.
 
         AudioSocket has no transfer frame. The dialplan continues after ``AudioSocket()``
         returns and routes the call by what the hook published (an AMI global variable, an HTTP
-        lookup); without a hook the call is only hung up, and an error says so.
+        lookup). Without a hook, or when it fails, the call stays connected and False is
+        returned, so the agent can offer a callback instead of dropping the debtor.
         """
         self.transfer_target = target
         if self._on_transfer is None:
-            log.error(
-                "call %s: transfer to %r requested but no on_transfer hook is set; hanging up",
-                self.call_uuid,
-                target,
-            )
-        else:
-            try:
-                async with asyncio.timeout(self.config.transfer_timeout_s):
-                    await self._on_transfer(self.call_uuid, target)
-            except Exception:
-                log.exception("call %s: on_transfer(%r) failed; hanging up", self.call_uuid, target)
+            log.error("call %s: transfer to %r but no on_transfer hook", self.call_uuid, target)
+            return False
+        try:
+            async with asyncio.timeout(self.config.transfer_timeout_s):
+                await self._on_transfer(self.call_uuid, target)
+        except Exception:
+            log.exception("call %s: on_transfer(%r) failed", self.call_uuid, target)
+            return False
         self._close("transfer")
+        return True
 
     def _close(self, reason: str, error: str | None = None) -> None:
         if self.closed:

@@ -33,6 +33,10 @@ class CallTransport(Protocol):
         """End the call from our side."""
         ...
 
-    async def transfer(self, target: str) -> None:
-        """Hand the call to a human queue or extension."""
+    async def transfer(self, target: str) -> bool:
+        """Hand the call to a human queue or extension.
+
+        Returns False when the transfer was refused (nobody available) and the call goes on,
+        so the agent can offer a callback instead of dropping the debtor.
+        """
         ...

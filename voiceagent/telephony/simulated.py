@@ -91,11 +91,14 @@ class SimulatedDebtor:
         echo_delay_ms: int = 40,
         speaks_first: bool = False,
         beep_after_first: bool = False,
+        transfer_fails: bool = False,
     ) -> None:
         self.script = parse_script(lines)
         self.speaks_first = speaks_first
         """An answered outbound call: the first line ("¿Aló?", a voicemail greeting) is said
         ``reply_pause_ms`` after the answer, before the agent says anything."""
+        self.transfer_fails = transfer_fails
+        """Every human queue is busy: transfers are refused."""
         self.beep_after_first = beep_after_first
         """An answering machine: a 1 kHz beep follows the first line (its greeting)."""
         self.reply_pause_ms = reply_pause_ms
@@ -197,7 +200,10 @@ class SimulatedDebtor:
         """The agent hung up."""
         self.ended_by_agent = "hangup"
 
-    async def transfer(self, target: str) -> None:
-        """The agent transferred the call."""
+    async def transfer(self, target: str) -> bool:
+        """The agent transferred the call (refused when ``transfer_fails``)."""
+        if self.transfer_fails:
+            return False
         self.ended_by_agent = "transfer"
         self.transferred_to = target
+        return True

@@ -338,17 +338,22 @@ class SipCall:
         self.outbound.clear()
         await self._loop.run_in_executor(self._executor, self._control.hangup)
 
-    async def transfer(self, target: str) -> None:
-        """Blind transfer (REFER); the call is ended here whatever the far end answers."""
+    async def transfer(self, target: str) -> bool:
+        """Blind transfer (REFER); False when refused or unanswered (the call goes on).
+
+        Accepted (2xx): our leg ends here. Refused: the agent offers a callback instead.
+        """
         if self.ended:
-            return
+            return False
         self.outbound.clear()
         result = await self._loop.run_in_executor(self._executor, self._control.refer, target)
         self.transfer_result = result
         if result.refer_status is None or not 200 <= result.refer_status < 300:
             log.warning("call %s: transfer refused (%s)", self.call_id, result.refer_status)
+            return False
         self._mark_ended("transfer")
         await self._loop.run_in_executor(self._executor, self._control.hangup)
+        return True
 
 
 @dataclass
