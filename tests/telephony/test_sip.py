@@ -364,6 +364,20 @@ async def test_blind_transfer_sends_refer(kam: ss.Kamailio, tmp_path: Path) -> N
     assert call.ended_by == "transfer"
 
 
+async def test_refused_transfer_keeps_the_call_up(kam: ss.Kamailio, tmp_path: Path) -> None:
+    proxy = f"127.0.0.1:{kam.port}"
+    async with agent(kam, None, outbound_proxy=proxy) as endpoint, ss.rtp_sink() as (_, port):
+        uas = await ss.start_sipp(tmp_path, "uas_refer_refused", keys={"rtpsink": str(port)})
+        call = await dial(endpoint, uas)
+        assert isinstance(call, SipCall), call
+        assert await asyncio.wait_for(call.transfer("queue7"), 10) is False
+        assert call.transfer_result is not None and call.transfer_result.refer_status == 603
+        assert not call.ended  # the agent can still talk (and offer a callback)
+        await call.hangup()
+        result = await uas.result()
+    assert result.rc == 0, result.output[-1500:]  # the REFER was refused, then our BYE came
+
+
 async def test_call_session_greets_a_sip_caller_until_they_hang_up(
     kam: ss.Kamailio, tmp_path: Path
 ) -> None:
