@@ -88,8 +88,12 @@ def test_outbound_promise_lands_in_the_crm_with_recording_and_transcript(
         assert call.duration_ms is not None and call.timings["turns"]
         promise = s.scalar(select(Promise).where(Promise.call_id == call.id))
         assert promise is not None and promise.due_date == date(2026, 11, 20)
-        kinds = [e.kind for e in s.scalars(select(CallEvent).where(CallEvent.call_id == call.id))]
-        assert "record_promise" in kinds
+        events = select(CallEvent).where(CallEvent.call_id == call.id).order_by(CallEvent.id)
+        kinds = [e.kind for e in s.scalars(events)]
+        # Written as they happened, in order (not at hang-up).
+        assert kinds[:3] == ["answered", "disclosure_played", "disclosure_played"]
+        assert kinds.index("right_party_verified") < kinds.index("record_promise")
+        assert kinds[-1] == "hangup"
         recording, transcript = Path(call.recording_path or ""), Path(call.transcript_path or "")
     with wave.open(str(recording)) as wav:
         assert (wav.getnchannels(), wav.getframerate()) == (2, 8000)

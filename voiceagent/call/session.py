@@ -28,6 +28,7 @@ from voiceagent.call.answering import AnswerGate, AnswerOutcome
 from voiceagent.call.backchannel import is_backchannel
 from voiceagent.call.clock import Clock
 from voiceagent.call.grammar import grammar_for
+from voiceagent.call.journal import Journal
 from voiceagent.call.listener import Heard, Listener
 from voiceagent.call.playout import Playout, Segment
 from voiceagent.call.types import CallResult, Pools, SessionConfig, TurnMetrics
@@ -89,6 +90,18 @@ class CallSession:
             leave = machine.voicemail is not None and machine.on_machine == "message"
             self._gate = AnswerGate(self.lang[:2], leave_message=leave)
         self._started = False
+        self.journal = Journal(sink, call_id, pools.io)
+        compliance = conversation.ctx.plan.compliance
+        self._disclosures = {
+            p
+            for p in (
+                compliance.bot_disclosure,
+                compliance.recording_notice,
+                compliance.collector_disclosure,
+            )
+            if p
+        }
+        self._verified_noted = False
         self._callback_instead: datetime | None = None
         """Set when a refused transfer became a scheduled callback."""
         self._started_ms = 0 if self._gate is None else 1 << 62
@@ -129,12 +142,17 @@ class CallSession:
                 feeder = tg.create_task(self.listener.run())
                 worker = tg.create_task(self._dialog_worker())
                 ahead = tg.create_task(self._ahead_loop())
+                journal = tg.create_task(self.journal.run())
+                self.journal.note("answered", amd=self._gate is not None)
                 if self._gate is None:
                     await self._inputs.put(("start", None))
                 await self._tick_loop()
                 worker.cancel()
                 feeder.cancel()
                 ahead.cancel()
+                self.journal.note("hangup", ended_by=self.result.ended_by, at_ms=self.t_ms)
+                await self.journal.drain(5.0)
+                journal.cancel()
         finally:
             await self._flush_recording()
         self.result.outcome = self.conv.outcome()
@@ -216,6 +234,8 @@ class CallSession:
         if seg is not None and seg.say_no != self._logged_say:
             self._logged_say = seg.say_no
             self._transcribe("agent", seg.say_text, self.t_ms, None)
+            if seg.prompt_id in self._disclosures:
+                self.journal.note("disclosure_played", prompt=seg.prompt_id, at_ms=self.t_ms)
 
     def _on_frame(self, pcm16_8k: bytes) -> None:
         if self._gate is not None and self._gate.pending:
@@ -351,6 +371,9 @@ class CallSession:
             started = time.perf_counter()
             actions = self.conv.hear(text)
             metrics.dialog_ms = (time.perf_counter() - started) * 1000
+        if self.conv.state.verified and not self._verified_noted:
+            self._verified_noted = True
+            self.journal.note("right_party_verified", at_ms=self.t_ms)
         self._update_grammar()
         await self._execute(actions, metrics)
 

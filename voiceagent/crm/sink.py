@@ -121,6 +121,11 @@ class DbCallSink:
                 if restriction is not None:
                     s.add(restriction)
 
+    def event(self, call_id: str, kind: str, data: dict[str, Any]) -> None:
+        """Commit one event of the call as it happens (answered, disclosure played, ...)."""
+        with self.sessions.begin() as s:
+            s.add(CallEvent(call_id=call_id, kind=kind, data=data, at=utcnow()))
+
     def handoff(self, call_id: str, summary: dict[str, Any]) -> None:
         """Commit the summary a human gets with a transferred call (a ``handoff`` event)."""
         with self.sessions.begin() as s:
