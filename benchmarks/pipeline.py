@@ -132,8 +132,8 @@ def main() -> None:
     print("latency = true end of debtor speech -> first agent audio frame out (includes the 600 ms")
     print("end-of-turn silence); asr/tts1 are engine wall times per turn in ms; cache hit is the")
     print("share of spoken agent audio served from the prompt cache: template text prerendered at")
-    print("load, each call's account values rendered while its greeting plays; every call is a")
-    print("different debtor (name, amount), so no call finds its values already cached.")
+    print("load, each call's account values rendered while it rings (session.prepare); every")
+    print("call is a different debtor (name, amount): no call finds its values already cached.")
 
 
 if __name__ == "__main__":

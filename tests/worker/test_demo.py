@@ -81,7 +81,8 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 @pytest.mark.slow
 def test_fresh_serve_shows_calls_recordings_and_promises(server: tuple[str, Path]) -> None:
     base, log = server
-    deadline = time.monotonic() + 240
+    started = time.monotonic()
+    deadline = started + 240
     password = None
     while password is None and time.monotonic() < deadline:
         found = re.search(r"user: admin\s+password: (\S+)", log.read_text())
@@ -94,11 +95,16 @@ def test_fresh_serve_shows_calls_recordings_and_promises(server: tuple[str, Path
         csrf = login.json().get("csrf_token", "")
         promises: list[dict[str, object]] = []
         ended: list[dict[str, object]] = []
+        seen: dict[str, float] = {}
         while time.monotonic() < deadline and not (promises and ended):
-            time.sleep(3)
+            time.sleep(2)
             calls = client.get("/api/calls", params={"limit": 50}).json()["items"]
             ended = [c for c in calls if c.get("status") == "ended"]
             promises = client.get("/api/promises").json()["items"]
+            for what, present in (("call", calls), ("ended", ended), ("promise", promises)):
+                if present and what not in seen:
+                    seen[what] = round(time.monotonic() - started, 1)
+        sys.stdout.write(f"\ndemo: seconds from serve to first call/ended/promise: {seen}\n")
         assert ended, log.read_text()[-3000:]
         assert promises, [c.get("outcome") for c in ended]
         call_id = ended[0]["id"]

@@ -171,6 +171,9 @@ class _Phone(VoIPPhone):
         self.endpoint = endpoint
         self.final_codes: dict[str, int] = {}
         self.refers: dict[str, PendingRefer] = {}
+        self.answer_lock = threading.Lock()
+        """Answering and handling a CANCEL exclude each other (upstream races them: a CANCEL
+        handled while ``answer()`` runs got a 487 and then a 200 for the same INVITE)."""
         super().__init__(**kwargs)
 
     @staticmethod
@@ -183,6 +186,10 @@ class _Phone(VoIPPhone):
     def live_calls(self) -> int:
         """Calls not yet ended (ringing, dialing or answered)."""
         return sum(1 for c in self._calls_snapshot() if c._get_state() != CallState.ENDED)
+
+    def _callback_MSG_Cancel(self, request: Any) -> None:  # noqa: N802 (upstream name)
+        with self.answer_lock:
+            super()._callback_MSG_Cancel(request)
 
     def _callback_MSG_Invite(self, request: Any) -> None:  # noqa: N802 (upstream name)
         call_id = str(request.headers.get("Call-ID", "") or "").strip()
@@ -406,8 +413,12 @@ class SipEndpoint:
         """On rfcvoip's call-callback thread: answer now and hand the call to the loop."""
         caller = str(call.request.headers.get("From", {}).get("number", "") or "")
         session = self._session_for(call, "inbound", caller)
+        assert self._phone is not None
         try:
-            call.answer()
+            with self._phone.answer_lock:
+                if call._get_state() != CallState.RINGING:
+                    raise InvalidStateError("cancelled before the answer")
+                call.answer()
         except InvalidStateError:
             self._sessions.pop(call.call_id, None)
             return

@@ -39,6 +39,7 @@ class Engines:
     _loaded: dict[str, LocaleEngines] = field(default_factory=dict)
     _loading: dict[str, asyncio.Future[LocaleEngines]] = field(default_factory=dict)
     _prerendered: set[str] = field(default_factory=set)
+    _rendering: set[asyncio.Future[int]] = field(default_factory=set)
 
     async def for_locale(self, locale: str) -> LocaleEngines:
         """The locale's engines; the first caller loads them on the io pool, others wait."""
@@ -56,15 +57,30 @@ class Engines:
         return engines
 
     async def prerender(self, plan: Dialplan, voice: PromptCache) -> None:
-        """Render a dialplan's template text once per process (cheap when already on disk)."""
+        """Render a dialplan's template text once per process, in the background.
+
+        The first call does not wait for it (it takes ~30 s for a cold cache on two cores):
+        the render is one job on one tts thread, and calls synthesize what they need on the
+        other meanwhile. Cheap when the audio is already on disk.
+        """
         key = f"{voice.name}:{plan.dialplan.id}:{plan.dialplan.version}"
         if key in self._prerendered:
             return
         self._prerendered.add(key)
         prompts = [template_prompt_parts(plan.prompt(p).text) for p in plan.prompts]
         loop = asyncio.get_running_loop()
-        rendered = await loop.run_in_executor(self.pools.tts, voice.prerender_parts, prompts, False)
-        log.info("dialplan %s: %d prompt fragments rendered", plan.dialplan.id, rendered)
+        job = loop.run_in_executor(self.pools.tts, voice.prerender_parts, prompts, False)
+        self._rendering.add(job)
+        job.add_done_callback(lambda done: self._rendered(plan.dialplan.id, done))
+
+    def _rendered(self, plan_id: str, job: asyncio.Future[int]) -> None:
+        self._rendering.discard(job)
+        if job.cancelled():
+            return
+        if job.exception() is not None:
+            log.error("dialplan %s: prompts not prerendered: %s", plan_id, job.exception())
+        else:
+            log.info("dialplan %s: %d prompt fragments rendered", plan_id, job.result())
 
     def _load(self, locale: str) -> LocaleEngines:
         from voiceagent.call.simulate import load_engines
