@@ -240,11 +240,10 @@ def _assert_each_account_dialled_once(
     assert len(a) > N_ACCOUNTS // 10 and len(b) > N_ACCOUNTS // 10  # both really dialled
 
 
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_two_dialer_processes_on_postgresql_never_dial_an_account_twice(
     backend: str, migrated_url: str
 ) -> None:
-    if backend != "postgresql":
-        pytest.skip("processes on PostgreSQL; SQLite runs the threaded variant")
     engine = make_engine(migrated_url)
     sessions = cmp_sessions(engine)
     try:
@@ -266,11 +265,10 @@ def test_two_dialer_processes_on_postgresql_never_dial_an_account_twice(
         engine.dispose()
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_two_dialer_threads_on_sqlite_never_dial_an_account_twice(
     backend: str, migrated_url: str
 ) -> None:
-    if backend != "sqlite":
-        pytest.skip("threads on SQLite; PostgreSQL runs the two-process variant")
     engine = make_engine(migrated_url)
     sessions = cmp_sessions(engine)
     try:
