@@ -13,10 +13,11 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -497,3 +498,29 @@ class LoopbackSniffer:
         self._stop.set()
         self._thread.join(2)
         self.sock.close()
+
+
+@contextlib.asynccontextmanager
+async def sip_agent(
+    kam: Kamailio, handler: Callable[..., Awaitable[None]] | None, **overrides: Any
+) -> AsyncIterator[Any]:
+    """The agent's SIP endpoint registered on ``kam``, on free ports; stopped afterwards."""
+    from voiceagent.telephony.pyvoip import SipConfig, SipEndpoint
+
+    low, high = free_rtp_range()
+    settings: dict[str, Any] = {
+        "registrar_host": "127.0.0.1",
+        "registrar_port": kam.port,
+        "user": "agent",
+        "password": PASSWORD,
+        "bind_address": "127.0.0.1",
+        "sip_port": free_udp_port(),
+        "rtp_port_low": low,
+        "rtp_port_high": high,
+    }
+    endpoint = SipEndpoint(SipConfig(**(settings | overrides)), handler)
+    await asyncio.wait_for(endpoint.start(), 10)
+    try:
+        yield endpoint
+    finally:
+        await asyncio.wait_for(endpoint.stop(), 10)

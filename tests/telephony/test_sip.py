@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,8 @@ import pytest
 
 from tests.model_gate import need
 from tests.telephony import sipstack as ss
-from voiceagent.telephony.pyvoip import DialResult, SipConfig, SipEndpoint
+from tests.telephony.sipstack import sip_agent as agent
+from voiceagent.telephony.pyvoip import DialResult, SipEndpoint
 from voiceagent.telephony.sipcall import SipCall
 
 pytestmark = [pytest.mark.sip]
@@ -29,32 +28,6 @@ def kam(tmp_path_factory: pytest.TempPathFactory) -> Any:
     need(ss.have_tools(), "kamailio and sipp (apt-get install kamailio sip-tester)")
     with ss.run_kamailio(tmp_path_factory.mktemp("kamailio")) as kamailio:
         yield kamailio
-
-
-@contextlib.asynccontextmanager
-async def agent(
-    kam: ss.Kamailio,
-    handler: Callable[[SipCall], Awaitable[None]] | None,
-    **overrides: Any,
-) -> AsyncIterator[SipEndpoint]:
-    low, high = ss.free_rtp_range()
-    settings: dict[str, Any] = {
-        "registrar_host": "127.0.0.1",
-        "registrar_port": kam.port,
-        "user": "agent",
-        "password": ss.PASSWORD,
-        "bind_address": "127.0.0.1",
-        "sip_port": ss.free_udp_port(),
-        "rtp_port_low": low,
-        "rtp_port_high": high,
-    }
-    cfg = SipConfig(**(settings | overrides))
-    endpoint = SipEndpoint(cfg, handler)
-    await asyncio.wait_for(endpoint.start(), 10)
-    try:
-        yield endpoint
-    finally:
-        await asyncio.wait_for(endpoint.stop(), 10)
 
 
 def per_call_threads() -> list[str]:

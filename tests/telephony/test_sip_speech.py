@@ -9,11 +9,10 @@ far end's media socket (the SDP of sipp's INVITE points at the test's own RTP si
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,6 @@ from voiceagent.dialog.conversation import Conversation
 from voiceagent.dialog.loader import load_dialplan_cached
 from voiceagent.dialog.model import Dialplan
 from voiceagent.nlu import understand
-from voiceagent.telephony.pyvoip import SipConfig, SipEndpoint
 from voiceagent.telephony.sipcall import SipCall
 from voiceagent.tts.cache import PromptCache
 from voiceagent.vad import Endpointer, WebRtcVad
@@ -90,29 +88,6 @@ def loud_frames(pcm: np.ndarray, rms: float = 300.0) -> int:
     return int(np.count_nonzero(np.sqrt(np.mean(frames**2, axis=1)) > rms))
 
 
-@contextlib.asynccontextmanager
-async def sip_agent(
-    kam: ss.Kamailio, handler: Callable[[SipCall], Any]
-) -> AsyncIterator[SipEndpoint]:
-    low, high = ss.free_rtp_range()
-    cfg = SipConfig(
-        registrar_host="127.0.0.1",
-        registrar_port=kam.port,
-        user="agent",
-        password=ss.PASSWORD,
-        bind_address="127.0.0.1",
-        sip_port=ss.free_udp_port(),
-        rtp_port_low=low,
-        rtp_port_high=high,
-    )
-    endpoint = SipEndpoint(cfg, handler)
-    await asyncio.wait_for(endpoint.start(), 10)
-    try:
-        yield endpoint
-    finally:
-        await asyncio.wait_for(endpoint.stop(), 10)
-
-
 @pytest.mark.models
 async def test_sipp_debtor_says_yes_and_the_agent_asks_for_the_document(
     kam: ss.Kamailio, engines: tuple[Any, PromptCache], tmp_path: Path
@@ -155,7 +130,7 @@ async def test_sipp_debtor_says_yes_and_the_agent_asks_for_the_document(
 
     started = time.monotonic()
     try:
-        async with sip_agent(kam, handler) as endpoint, ss.rtp_sink() as (sink, sink_port):
+        async with ss.sip_agent(kam, handler) as endpoint, ss.rtp_sink() as (sink, sink_port):
             sipp = await ss.start_sipp(
                 tmp_path,
                 "uac_stream",
@@ -269,7 +244,7 @@ async def test_cancel_racing_the_answer_leaves_no_call_behind(
     bye_finals: list[list[int]] = []
     probe = ss.SipProbe()
     try:
-        async with sip_agent(kam, handler) as endpoint, ss.rtp_sink() as (_sink, rtp_port):
+        async with ss.sip_agent(kam, handler) as endpoint, ss.rtp_sink() as (_sink, rtp_port):
             port = endpoint.config.sip_port
             uri = f"sip:agent@127.0.0.1:{port}"
             for n in range(12):
