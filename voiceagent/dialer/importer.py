@@ -26,7 +26,16 @@ from sqlalchemy.orm import Session
 
 from voiceagent.dialer.bulk import BulkWriter, ImportResult, Rejection
 from voiceagent.dialer.readers import Cell, ListReader, open_list
-from voiceagent.dialer.rows import BadRow, GoodRow, RowParser, map_columns, parse_batch
+from voiceagent.dialer.rows import (
+    BadRow,
+    GoodRow,
+    Packed,
+    RowParser,
+    map_columns,
+    parse_batch,
+    parse_batch_packed,
+    unpack_batch,
+)
 
 __all__ = ["ImportResult", "Rejection", "default_error_file", "import_list"]
 
@@ -114,13 +123,13 @@ def _parsed(
     # spawn, not fork: the parent holds database connections that a child must not share.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        pending: deque[Future[list[GoodRow | BadRow]]] = deque()
+        pending: deque[Future[Packed]] = deque()
         for batch in batches:
-            pending.append(pool.submit(parse_batch, parser, batch))
+            pending.append(pool.submit(parse_batch_packed, parser, batch))
             if len(pending) > 2 * workers:
-                yield pending.popleft().result()
+                yield unpack_batch(pending.popleft().result())
         while pending:
-            yield pending.popleft().result()
+            yield unpack_batch(pending.popleft().result())
 
 
 class _ErrorFile:
