@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
+import inspect
 import json
 import random
 import statistics
@@ -55,6 +56,7 @@ from voiceagent.crm.models import (  # noqa: E402
 )
 from voiceagent.dialer import campaigns as cmp  # noqa: E402
 from voiceagent.dialer import queue  # noqa: E402
+from voiceagent.dialer.besthours import BestHours  # noqa: E402
 
 NOW = datetime(2026, 3, 11, 15, 0, tzinfo=UTC)
 """Wednesday 11 March 2026, 10:00 in Bogotá: inside Colombia's calling window."""
@@ -64,6 +66,8 @@ PROMISED, STOPPED, WRONG_NUMBER, DIALLED_BEFORE = 0.02, 0.01, 0.005, 0.05
 """Shares of accounts with a pending promise, a stop-contact on the account, a wrong-number
 first phone (and a second phone), an attempt three days ago (in the contact ledger)."""
 MODES = (1, 10, 50)
+RANKED_MODES = (10, 50)
+"""Batch sizes timed again with a best-hours model: each call ranks 4x n candidates."""
 BIG_TABLES = ("accounts", "phones", "campaign_entries", "attempts", "promises")
 
 
@@ -308,7 +312,11 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def time_reserve(
-    sessions: sessionmaker[Any], decisions: int, n: int, clock: Callable[[], datetime]
+    sessions: sessionmaker[Any],
+    decisions: int,
+    n: int,
+    clock: Callable[[], datetime],
+    best_hours: BestHours | None = None,
 ) -> tuple[float, list[float], int]:
     """Reserve ``decisions`` calls ``n`` at a time: (seconds, ms per decision per call, calls)."""
     per_decision: list[float] = []
@@ -316,7 +324,14 @@ def time_reserve(
     start = time.perf_counter()
     while done < decisions:
         t0 = time.perf_counter()
-        got = queue.reserve(sessions, 1, min(n, decisions - done), worker="bench:1", now=clock())
+        got = queue.reserve(
+            sessions,
+            1,
+            min(n, decisions - done),
+            worker="bench:1",
+            now=clock(),
+            best_hours=best_hours,
+        )
         elapsed = time.perf_counter() - t0
         calls += 1
         if not got:
@@ -380,12 +395,21 @@ def bench(
         if any("FULL SCAN" in line for line in plans):
             print(f"{label}: WARNING: a reservation statement scans a big table")
         read_ms, write_ms = time_baseline(engine, decisions)
+        start = time.perf_counter()
+        with sessions() as s:
+            model = BestHours.fit(s, now=NOW)
+        fit_s = time.perf_counter() - start
+        print(f"{label}: best-hours model fitted in {fit_s:.2f} s")
         out = []
-        for n in MODES:
+        modes: list[tuple[int, BestHours | None]] = [(n, None) for n in MODES]
+        if "best_hours" in inspect.signature(queue.reserve).parameters:  # not in old --queue-file
+            modes += [(n, model) for n in RANKED_MODES]
+        for n, ranker in modes:
             with recorder.recording() as statements:
-                total, per, calls = time_reserve(sessions, decisions, n, clock)
+                total, per, calls = time_reserve(sessions, decisions, n, clock, ranker)
+            mode = f"n={n}" + (" ranked" if ranker is not None else "")
             out.append(
-                f"{label:<11} reserve n={n:<3} {decisions / total:>9,.0f} "
+                f"{label:<11} reserve {mode:<10} {decisions / total:>9,.0f} "
                 f"{_percentile(per, 50):>9.2f} {_percentile(per, 95):>9.2f} "
                 f"{len(statements) / decisions:>8.1f}   "
                 f"SELECT..LIMIT 1 {read_ms:.3f} ms, 1-row commit {write_ms:.2f} ms"
@@ -445,7 +469,7 @@ def main() -> None:
                 lines += bench("postgresql", pg_url, data, args.decisions, plans, args.revision)
     print()
     print(
-        f"{'backend':<11} {'mode':<11} {'decis./s':>9} {'p50 ms':>9} {'p95 ms':>9} "
+        f"{'backend':<11} {'mode':<18} {'decis./s':>9} {'p50 ms':>9} {'p95 ms':>9} "
         f"{'stmts/d':>8}   baseline (same database, same run)"
     )
     print("\n".join(lines))

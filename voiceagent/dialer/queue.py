@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import phonenumbers
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
@@ -42,6 +42,7 @@ from voiceagent.crm.types import utcnow
 from voiceagent.dialer import campaigns as cmp
 from voiceagent.dialer import queue_batch as qb
 from voiceagent.dialer import rules as r
+from voiceagent.dialer.besthours import BestHours
 from voiceagent.dialer.ledger import RESTRICTION_FLAGS, Subject, phone_zones, subject
 from voiceagent.dialer.packs import get_pack
 from voiceagent.dialog.routing import Routing
@@ -50,6 +51,10 @@ BUSY_ELSEWHERE = timedelta(seconds=30)
 """How long an account with a call in progress elsewhere waits before it is looked at again."""
 MAX_ROUNDS = 8
 """Candidate batches one reservation looks at before giving up (bounds the transaction)."""
+RANK_WINDOW = 4
+"""With a best-hours model, each reservation chooses its ``n`` calls among ``4 n`` candidates."""
+MAX_DEFER = timedelta(hours=1)
+"""An entry due longer than this is called in due order whatever its estimate (no starving)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +151,37 @@ def _subject(c: qb.Candidate, phone: qb.PhoneRow, ledger: r.Ledger) -> Subject:
         ledger=ledger,
         flags=flags,
     )
+
+
+class _Debtor(NamedTuple):
+    """What :class:`BestHours` needs of a candidate's account."""
+
+    id: int
+    portfolio_id: int
+    locale: str
+    timezone: str
+
+
+def rank(
+    allowed: list[tuple[qb.Candidate, qb.PhoneRow, str]], model: BestHours, now: datetime
+) -> list[tuple[qb.Candidate, qb.PhoneRow, str]]:
+    """Order calls allowed now: callbacks, then priority, then the likeliest right-party contact.
+
+    Callbacks keep their due order, and so do entries overdue by more than :data:`MAX_DEFER`
+    (ahead of the others of their priority): the estimate reorders, it never starves anyone.
+    Ties keep the candidates' order (due time, then id).
+    """
+
+    def key(item: tuple[qb.Candidate, qb.PhoneRow, str]) -> tuple[int, int, int, float, float]:
+        c = item[0]
+        if c.callback_id is not None:
+            return (0, 0, 0, 0.0, 0.0)
+        if now - c.next_at > MAX_DEFER:
+            return (1, c.priority, 0, 0.0, 0.0)
+        debtor = _Debtor(c.account_id, c.portfolio_id, c.locale, c.timezone)
+        return (1, c.priority, 1, *model.order_key(debtor, now))
+
+    return sorted(allowed, key=key)
 
 
 _ENTRIES = cast(Table, CampaignEntry.__table__)
@@ -323,12 +359,14 @@ def reserve(
     worker: str,
     now: datetime | None = None,
     routing: Routing | None = None,
+    best_hours: BestHours | None = None,
 ) -> list[Reservation]:
     """Reserve up to ``n`` calls of a running campaign in one committed transaction.
 
     Each round reads a batch of candidates (one statement, skip checks included), applies the
     skips, reads the phones and contact ledgers of those left (one statement each), checks
-    them against the compliance pack and reserves the allowed ones, in candidate order.
+    them against the compliance pack and reserves the allowed ones, in candidate order, or,
+    with ``best_hours``, the best ``n`` of :data:`RANK_WINDOW` times as many (:func:`rank`).
 
     Args:
         sessions: Session factory.
@@ -337,6 +375,7 @@ def reserve(
         worker: ``host:pid`` of the dialer (stored with each reservation).
         now: The reservation moment (default: the clock).
         routing: Routes for campaigns whose dialplan is ``auto``.
+        best_hours: Answer and right-party-contact estimates to order the allowed calls by.
     """
     if n <= 0:
         return []
@@ -350,7 +389,8 @@ def reserve(
         seen: set[int] = set()
         for round_no in range(MAX_ROUNDS):
             need = n - len(out)
-            quota = need << min(round_no, 4)  # look further when the first ones were refused
+            window = need * RANK_WINDOW if best_hours is not None else need
+            quota = window << min(round_no, 4)  # look further when the first ones were refused
             batch = reserver.candidates(max(2 * quota, 8), seen)
             if not batch:
                 break
@@ -363,6 +403,8 @@ def reserve(
                     picked.append(c)
             if picked:
                 allowed = reserver.decide(picked, routing)
+                if best_hours is not None:
+                    allowed = rank(allowed, best_hours, now)
                 out += reserver.place(allowed[:need], routing)
                 for c, _, _ in allowed[need:]:  # beyond n: left as they were, for the next call
                     seen.discard(c.entry_id)

@@ -55,6 +55,11 @@ class Candidate:
     days_past_due: int
     locale: str
     portfolio: str
+    portfolio_id: int
+    priority: int
+    """The entry's priority (lower first)."""
+    next_at: datetime
+    """When the entry fell due."""
     busy: bool
     """A call to the account is being dialled or talked, in any campaign."""
     promise_due: date | None
@@ -89,6 +94,9 @@ def _columns() -> list[Any]:
         Account.days_past_due,
         Account.locale,
         Portfolio.name,
+        Account.portfolio_id,
+        CampaignEntry.priority,
+        CampaignEntry.next_at,
         (
             exists().where(ActiveDial.account_id == account)
             | exists().where(Call.account_id == account, Call.status == "in_progress")

@@ -31,6 +31,7 @@ from voiceagent.crm.sink import default_worker
 from voiceagent.crm.types import utcnow
 from voiceagent.dialer import campaigns as cmp
 from voiceagent.dialer import queue
+from voiceagent.dialer.besthours import BestHours
 from voiceagent.dialer.pacing import AnswerStats, Pacer
 from voiceagent.dialer.queue import Outcome, Recheck, Reservation
 from voiceagent.dialog.routing import Routing
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 STATS_EVERY = timedelta(seconds=15)
 """How often the measured answer and abandon rates are refreshed (research section 3.4)."""
+BEST_HOURS_EVERY = timedelta(hours=1)
+"""How often the best-hours model is refitted from the attempts history."""
 
 
 class PlaceCall(Protocol):
@@ -74,6 +77,9 @@ class DialerWorker:
         tick_s: Loop period when nothing changes.
         call_timeout_s: Longest a ``place_call`` may take before it counts as ``failed``.
         routing: Routes for campaigns whose dialplan is ``auto``.
+        best_hours: Order the calls allowed now by their estimated chance of a right-party
+            contact (:mod:`voiceagent.dialer.besthours`), refitted every hour in the
+            background; until the first fit, and without it, in due order.
     """
 
     def __init__(
@@ -89,6 +95,7 @@ class DialerWorker:
         tick_s: float = 0.05,
         call_timeout_s: float = 3600.0,
         routing: Routing | None = None,
+        best_hours: bool = True,
     ) -> None:
         self.sessions = sessions
         self.campaign_id = campaign_id
@@ -109,6 +116,10 @@ class DialerWorker:
         self._stats = AnswerStats()
         self._stats_at: datetime | None = None
         self._seat_limit = seats if seats is not None else 1
+        self.best_hours = best_hours
+        self.model: BestHours | None = None
+        self._model_at: datetime | None = None
+        self._fitting: asyncio.Future[BestHours] | None = None
 
     def stop(self) -> None:
         """No new reservations; :meth:`run` returns once the calls in flight are recorded."""
@@ -154,6 +165,10 @@ class DialerWorker:
             async with asyncio.TaskGroup() as calls:
                 await self._loop(calls, until_drained)
         finally:
+            if self._fitting is not None:
+                self._fitting.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._fitting
             if self._own_pool:
                 self.db_pool.shutdown(wait=False)
         return self.report
@@ -169,6 +184,7 @@ class DialerWorker:
             n = 0
             if status == "running" and cmp.dialing_open(config.schedule, started_at, now):
                 n = await self._pace(config, busy, now)
+            self._refresh_model(now)
             reserved: list[Reservation] = []
             if n > 0:
                 reserved = await self._db(
@@ -179,6 +195,7 @@ class DialerWorker:
                     worker=self.worker,
                     now=now,
                     routing=self.routing,
+                    best_hours=self.model,
                 )
             for reservation in reserved:
                 self.ringing += 1
@@ -188,6 +205,26 @@ class DialerWorker:
             self.report.max_in_flight = max(self.report.max_in_flight, self.active + self.ringing)
             with contextlib.suppress(TimeoutError):  # seats free up in batches meanwhile
                 await asyncio.wait_for(self._wake.wait(), self.tick_s)
+
+    def _refresh_model(self, now: datetime) -> None:
+        """Take a finished fit; start one in the background when the model is due."""
+        if not self.best_hours:
+            return
+        if self._fitting is not None:
+            if not self._fitting.done():
+                return
+            try:
+                self.model = self._fitting.result()
+            except Exception:  # ranking is an optimisation: keep dialling in due order
+                log.exception("best-hours fit failed; calls stay in due order until the next")
+            self._fitting = None
+        if self._model_at is None or now - self._model_at >= BEST_HOURS_EVERY:
+            self._model_at = now
+            self._fitting = asyncio.ensure_future(self._db(self._fit, now))
+
+    def _fit(self, now: datetime) -> BestHours:
+        with self.sessions() as s:
+            return BestHours.fit(s, now=now)
 
     async def _pace(self, config: cmp.CampaignConfig, busy: int, now: datetime) -> int:
         if config.pacing.mode == "predictive" and (
