@@ -36,7 +36,7 @@ ONE_TRY = {
     "busy": {"delay_s": 1, "max_attempts": 1},
     "no_answer": {"delay_s": 1, "max_attempts": 1},
 }
-N_ACCOUNTS = 1_000
+N_ACCOUNTS = 3_000
 
 
 class RealtimeClock:
@@ -256,7 +256,7 @@ def test_two_dialer_processes_on_postgresql_never_dial_an_account_twice(
         ]
         for p in procs:
             p.start()
-        mine = [out.get(timeout=120) for _ in procs]
+        mine = [out.get(timeout=300) for _ in procs]
         for p in procs:
             p.join(30)
             assert p.exitcode == 0
@@ -282,7 +282,7 @@ def test_two_dialer_threads_on_sqlite_never_dial_an_account_twice(
         for th in threads:
             th.start()
         for th in threads:
-            th.join(120)
+            th.join(300)
         _assert_each_account_dialled_once(sessions, mine)
     finally:
         engine.dispose()
