@@ -18,7 +18,7 @@ from tests.dialer.test_besthours import Row, store
 from tests.dialer.test_worker import _until
 from voiceagent.crm import repo
 from voiceagent.crm.models import Account, Callback, CampaignEntry, Phone
-from voiceagent.dialer import queue
+from voiceagent.dialer import queue, ranking, results
 from voiceagent.dialer.besthours import BestHours
 from voiceagent.dialer.worker import DialerWorker
 
@@ -61,7 +61,7 @@ def test_morning_people_first_at_10h_evening_people_first_at_18h(
     plain = queue.reserve(sessions, cid, 4, worker=W, now=WED_10_BOGOTA)
     assert {r.account_id for r in plain} & evening  # due order alone mixes the two
     for r in plain:
-        queue.finish(sessions, r, queue.Outcome("no_answer"), WED_10_BOGOTA)
+        results.finish(sessions, r, queue.Outcome("no_answer"), WED_10_BOGOTA)
     at_10 = queue.reserve(sessions, cid, 4, worker=W, now=WED_10_BOGOTA, best_hours=model)
     assert len(at_10) == 4 and {r.account_id for r in at_10} <= morning
     at_18 = queue.reserve(sessions, cid, 4, worker=W, now=WED_18_BOGOTA, best_hours=model)
@@ -79,7 +79,7 @@ def test_callbacks_and_long_overdue_entries_keep_their_place(
         s.execute(
             update(CampaignEntry)
             .where(CampaignEntry.account_id == late)
-            .values(next_at=WED_10_BOGOTA - queue.MAX_DEFER - timedelta(minutes=1))
+            .values(next_at=WED_10_BOGOTA - ranking.MAX_DEFER - timedelta(minutes=1))
         )
     got = queue.reserve(sessions, cid, 4, worker=W, now=WED_10_BOGOTA, best_hours=model)
     assert [r.account_id for r in got[:2]] == [called_back, late]

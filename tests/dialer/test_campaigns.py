@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.dialer.fixtures_dialer import WED_10_BOGOTA, seed
 from voiceagent.crm.models import Campaign, CampaignEntry
 from voiceagent.dialer import campaigns as cmp
-from voiceagent.dialer import queue
+from voiceagent.dialer import queue, results
 from voiceagent.dialer.campaigns import CampaignConfig, RetryRule, Schedule, Wave
 from voiceagent.dialer.queue import Outcome
 
@@ -207,9 +207,9 @@ def test_progress_counts_accounts_by_state_and_attempts_by_result(
         sessions, campaign_id, 4, worker="t:1", now=WED_10_BOGOTA
     )
     now = WED_10_BOGOTA
-    queue.finish(sessions, answered, Outcome("answered", 200, now), now)
-    queue.finish(sessions, busy, Outcome("busy", 486), now)
-    queue.finish(sessions, abandoned, Outcome("abandoned", 200, now), now)
+    results.finish(sessions, answered, Outcome("answered", 200, now), now)
+    results.finish(sessions, busy, Outcome("busy", 486), now)
+    results.finish(sessions, abandoned, Outcome("abandoned", 200, now), now)
     with sessions() as s:
         got = cmp.progress(s, "c", now).as_json()
     assert got == {

@@ -23,7 +23,7 @@ from voiceagent.crm.models import (
     Promise,
 )
 from voiceagent.crm.types import utcnow
-from voiceagent.dialer import queue
+from voiceagent.dialer import queue, results
 from voiceagent.dialer.queue import Outcome
 
 BOGOTA = ZoneInfo("America/Bogota")
@@ -182,7 +182,7 @@ def test_caps_come_from_the_ledger_in_the_reserving_transaction(
             )
         )
     later = WED_10_BOGOTA + timedelta(hours=1)
-    queue.finish(sessions, r, Outcome("no_answer"), later)  # the policy would retry...
+    results.finish(sessions, r, Outcome("no_answer"), later)  # the policy would retry...
     due = _entry(sessions, cid, r.account_id).next_at
     assert queue.reserve(sessions, cid, 1, worker=W, now=due) == []  # ...but the cap refuses
     entry = _entry(sessions, cid, r.account_id)
@@ -198,12 +198,12 @@ def test_connect_time_recheck_aborts_a_call_reserved_at_185958_connecting_at_190
     reserved_at = datetime(2026, 3, 11, 18, 59, 58, tzinfo=BOGOTA)
     (r,) = queue.reserve(sessions, cid, 1, worker=W, now=reserved_at)
     with sessions() as s:
-        on_time = queue.recheck(s, r.attempt_id, reserved_at + timedelta(seconds=1))
-        late = queue.recheck(s, r.attempt_id, datetime(2026, 3, 11, 19, 0, 3, tzinfo=BOGOTA))
+        on_time = results.recheck(s, r.attempt_id, reserved_at + timedelta(seconds=1))
+        late = results.recheck(s, r.attempt_id, datetime(2026, 3, 11, 19, 0, 3, tzinfo=BOGOTA))
     assert on_time.allowed  # the reserved attempt itself does not count against it
     assert not late.allowed and late.rule is not None and late.rule.startswith("co.hours")
     assert late.next_allowed_at == datetime(2026, 3, 12, 7, 0, tzinfo=BOGOTA)
-    status = queue.finish(
+    status = results.finish(
         sessions, r, Outcome("aborted", next_allowed_at=late.next_allowed_at), reserved_at
     )
     entry = _entry(sessions, cid, r.account_id)
@@ -222,13 +222,13 @@ def test_retry_policy_per_result_then_done(engine: Engine, sessions: sessionmake
     cid = started(sessions, "c", list_id, retry=retry)
     now = WED_10_BOGOTA
     (r,) = queue.reserve(sessions, cid, 1, worker=W, now=now)
-    assert queue.finish(sessions, r, Outcome("busy", sip_code=486), now) == "pending"
+    assert results.finish(sessions, r, Outcome("busy", sip_code=486), now) == "pending"
     entry = _entry(sessions, cid, r.account_id)
     assert entry.next_at == now + timedelta(seconds=600) and entry.last_result == "busy"
     assert queue.reserve(sessions, cid, 1, worker=W, now=now + timedelta(seconds=599)) == []
     now += timedelta(seconds=600)
     (r,) = queue.reserve(sessions, cid, 1, worker=W, now=now)
-    assert queue.finish(sessions, r, Outcome("busy", sip_code=486), now) == "done"
+    assert results.finish(sessions, r, Outcome("busy", sip_code=486), now) == "done"
     entry = _entry(sessions, cid, r.account_id)
     assert entry.status == "done" and entry.attempts == 2 and entry.last_result == "busy"
     with sessions() as s:
@@ -248,11 +248,12 @@ def test_answered_and_rejected_end_the_account_a_callback_keeps_it_pending(
     with sessions.begin() as s:
         s.add(Callback(account_id=c.account_id, due_at=later))
     assert (
-        queue.finish(sessions, a, Outcome("answered", 200, WED_10_BOGOTA), WED_10_BOGOTA) == "done"
+        results.finish(sessions, a, Outcome("answered", 200, WED_10_BOGOTA), WED_10_BOGOTA)
+        == "done"
     )
-    assert queue.finish(sessions, b, Outcome("rejected", 603), WED_10_BOGOTA) == "done"
+    assert results.finish(sessions, b, Outcome("rejected", 603), WED_10_BOGOTA) == "done"
     assert (
-        queue.finish(sessions, c, Outcome("answered", 200, WED_10_BOGOTA), WED_10_BOGOTA)
+        results.finish(sessions, c, Outcome("answered", 200, WED_10_BOGOTA), WED_10_BOGOTA)
         == "pending"
     )
     assert _entry(sessions, cid, c.account_id).next_at == later
@@ -264,8 +265,8 @@ def test_release_stale_frees_a_dead_dialers_accounts(
     list_id = seed(engine, 2)
     cid = started(sessions, "c", list_id)
     got = queue.reserve(sessions, cid, 2, worker="dead:9", now=WED_10_BOGOTA)
-    assert queue.release_stale(sessions, "other:1", WED_10_BOGOTA) == 0
-    assert queue.release_stale(sessions, "dead:9", WED_10_BOGOTA) == 2
+    assert results.release_stale(sessions, "other:1", WED_10_BOGOTA) == 0
+    assert results.release_stale(sessions, "dead:9", WED_10_BOGOTA) == 2
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(ActiveDial)) == 0
         assert set(s.scalars(select(Attempt.result))) == {"interrupted"}

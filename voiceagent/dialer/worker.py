@@ -30,7 +30,7 @@ from voiceagent.crm.models import CampaignEntry
 from voiceagent.crm.sink import default_worker
 from voiceagent.crm.types import utcnow
 from voiceagent.dialer import campaigns as cmp
-from voiceagent.dialer import queue
+from voiceagent.dialer import queue, results
 from voiceagent.dialer.besthours import BestHours
 from voiceagent.dialer.pacing import AnswerStats, Pacer
 from voiceagent.dialer.queue import Outcome, Recheck, Reservation
@@ -132,7 +132,7 @@ class DialerWorker:
 
     def _load(self) -> tuple[str, cmp.CampaignConfig, datetime | None, int, int]:
         with self.sessions() as s:
-            campaign, busy = queue.campaign_load(s, self.campaign_id)
+            campaign, busy = results.campaign_load(s, self.campaign_id)
             if campaign is None:
                 raise LookupError(f"no campaign {self.campaign_id}")
             pending = s.scalar(
@@ -254,7 +254,7 @@ class DialerWorker:
 
     def _recheck(self, attempt_id: int, at: datetime) -> Recheck:
         with self.sessions() as s:
-            return queue.recheck(s, attempt_id, at)
+            return results.recheck(s, attempt_id, at)
 
     async def _dial(self, reservation: Reservation, config: cmp.CampaignConfig) -> None:
         answered = False
@@ -273,7 +273,7 @@ class DialerWorker:
             log.exception("place_call failed for attempt %s", reservation.attempt_id)
             outcome = Outcome(result="failed")
         try:
-            await self._db(queue.finish, self.sessions, reservation, outcome, self.clock())
+            await self._db(results.finish, self.sessions, reservation, outcome, self.clock())
             self.report.finished += 1
             by_result = self.report.by_result
             by_result[outcome.result] = by_result.get(outcome.result, 0) + 1
