@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.crm.conftest import (  # noqa: F401  (fixtures, found by name)
+    account,
     backend,
     engine,
     migrated_url,

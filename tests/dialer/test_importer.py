@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import csv
 import shutil
+import threading
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import FIXTURES
-from voiceagent.crm.models import Account, CallList, CallListRow, Campaign, Phone
+from voiceagent.crm.models import Account, CallList, CallListRow, Campaign, Phone, Promise
+from voiceagent.crm.sink import DbCallSink
+from voiceagent.dialer import campaigns as cmp
 from voiceagent.dialer.amounts import AmountError, parse_amount, region_locale
 from voiceagent.dialer.importer import import_list
 from voiceagent.dialer.readers import ListFormatError
+from voiceagent.dialog import actions as act
 
 LISTS = FIXTURES / "lists"
 CO_BAD_LINES = {
@@ -327,7 +333,7 @@ def test_phone_validity_agrees_with_is_valid_number(text: str) -> None:
     assert isinstance(phone_info(text, "CO"), str) is not valid
 
 
-def test_a_failed_import_leaves_nothing_behind(
+def test_a_failed_import_is_marked_failed_and_uploading_it_again_completes_it(
     engine: Engine,
     sessions: sessionmaker[Session],
     tmp_path: Path,
@@ -335,11 +341,86 @@ def test_a_failed_import_leaves_nothing_behind(
 ) -> None:
     from voiceagent.dialer import bulk
 
-    def crash(self: bulk.BulkWriter, campaign: str) -> None:
-        raise RuntimeError("disk full")
+    write = bulk.BulkWriter.write
+    calls = 0
 
-    monkeypatch.setattr(bulk.BulkWriter, "finish", crash)
+    def crash_on_the_third_batch(self: bulk.BulkWriter, s: Session, batch: list[Any]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RuntimeError("disk full")
+        write(self, s, batch)
+
+    path = copy("co_latin1_semicolon.csv", tmp_path)
+    monkeypatch.setattr(bulk.BulkWriter, "write", crash_on_the_third_batch)
     with pytest.raises(RuntimeError, match="disk full"):
-        import_list(engine, copy("co_latin1_semicolon.csv", tmp_path), "c", region="CO")
-    for model in (Account, Phone, CallList, CallListRow, Campaign):
-        assert count(sessions, model) == 0, model
+        import_list(engine, path, "c", region="CO", batch_rows=2)
+    with sessions() as s:
+        (failed,) = s.scalars(select(CallList))
+        assert failed.status == "failed" and failed.row_count == 4  # two batches of two
+        assert s.scalar(select(func.count()).select_from(Campaign)) == 0  # never linked
+        written = count(sessions, Account)
+        assert 0 < written < 3
+        cmp.create(s, "manual", failed.id, cmp.CampaignConfig(jurisdiction="CO"))
+        with pytest.raises(ValueError, match="is failed; upload it again"):
+            cmp.start(s, "manual")
+    monkeypatch.setattr(bulk.BulkWriter, "write", write)
+    again = import_list(engine, path, "c", region="CO", batch_rows=2)
+    assert (again.imported, again.duplicates) == (3 - written, written)
+    assert {r.line: r.reason for r in again.rejected} == CO_BAD_LINES
+    assert count(sessions, Account) == 3
+    with sessions() as s:
+        ready = s.get_one(CallList, again.call_list_id)
+        assert (ready.status, ready.row_count, ready.rejected_count) == ("ready", 8, 5)
+
+
+def test_a_promise_commits_in_the_middle_of_a_big_upload(
+    engine: Engine, sessions: sessionmaker[Session], account: tuple[int, int], tmp_path: Path
+) -> None:
+    """The upload holds the database between batches only: a live call is never locked out.
+
+    The upload stops after its first batch until the promise is committed; with the whole
+    upload in one transaction, SQLite's write lock would make the promise wait out the busy
+    timeout and fail.
+    """
+    path = tmp_path / "big.csv"
+    with path.open("w", encoding="utf-8", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["name", "phone", "document", "amount_owed"])
+        for i in range(2_000):
+            out.writerow([f"Deudor {i}", f"+57310{i:07d}", f"D{i}", "100000"])
+    first_batch, promised = threading.Event(), threading.Event()
+    progress_at_promise: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        if not first_batch.is_set():
+            first_batch.set()
+            assert promised.wait(30), "the promise was never committed"
+            progress_at_promise.append(done)
+
+    results: list[Any] = []
+    upload = threading.Thread(
+        target=lambda: results.append(
+            import_list(engine, path, "big", region="CO", progress=progress, batch_rows=200)
+        )
+    )
+    upload.start()
+    try:
+        assert first_batch.wait(30)
+        sink = DbCallSink(sessions)
+        call_id = sink.open_call(
+            dialplan_id="es-419/early",
+            dialplan_version="1",
+            account_id=account[0],
+            phone_id=account[1],
+        )
+        sink.commit(call_id, act.RecordPromise(Decimal("50000"), "COP", date(2030, 1, 15), "full"))
+        promised.set()
+    finally:
+        promised.set()
+        upload.join(60)
+    with sessions() as s:
+        assert s.scalar(select(Promise.call_id)) == call_id
+        assert s.get_one(CallList, results[0].call_list_id).status == "ready"
+    assert results[0].imported == 2_000
+    assert progress_at_promise and progress_at_promise[0] < path.stat().st_size

@@ -5,6 +5,8 @@ Everything here is blocking; async code runs it on the ``db_pool``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,16 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions whose objects stay readable after commit (they are handed across threads)."""
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def write_session(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose transaction takes the write lock first on SQLite; commits on exit."""
+    with sessions() as s:
+        if s.get_bind().dialect.name == "sqlite":
+            s.connection().exec_driver_sql("BEGIN IMMEDIATE")
+        yield s
+        s.commit()
 
 
 def _render_item(kind: str, obj: Any, autogen_context: Any) -> str | bool:

@@ -36,6 +36,8 @@ NAMING = {
 PHONE_TYPES = ("mobile", "fixed", "unknown")
 ACCOUNT_STATUSES = ("active", "paid", "closed", "on_hold")
 CAMPAIGN_STATUSES = ("draft", "running", "paused", "finished")
+LIST_STATUSES = ("importing", "ready", "failed")
+"""A list is written batch by batch (``importing``); only a ``ready`` one can be dialled."""
 ENTRY_STATUSES = ("pending", "in_progress", "done")
 CALL_STATUSES = ("in_progress", "ended")
 PROMISE_STATUSES = ("pending", "kept", "broken", "cancelled")
@@ -151,6 +153,8 @@ class CallList(Base):
     uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     row_count: Mapped[int] = mapped_column(default=0)
     rejected_count: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(String(20), default="ready", server_default="ready")
+    """One of :data:`LIST_STATUSES`."""
     created_at: Mapped[datetime] = _created()
 
 

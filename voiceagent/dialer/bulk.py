@@ -1,11 +1,12 @@
-"""Write validated call-list batches into the CRM tables at bulk speed, in one transaction.
+"""Write validated call-list batches into the CRM tables at bulk speed, a transaction a batch.
 
 Accounts are deduplicated the way :func:`voiceagent.crm.repo.upsert_account` does it
 (portfolio + external reference, else portfolio + document) and refreshed when a re-upload
 changes them. New rows go in through the driver's fastest path: ``executemany`` on SQLite
 (a C loop in ``sqlite3``) and ``COPY`` on PostgreSQL; account ids are allocated up front
-(PostgreSQL: from the sequence; SQLite: after ``max(id)``, safe because this transaction
-already holds the database's write lock), so no ``RETURNING`` round trip is needed.
+(PostgreSQL: from the sequence; SQLite: after ``max(id)``, read in each batch's transaction,
+which holds the database's write lock from its ``BEGIN IMMEDIATE``), so no ``RETURNING`` round
+trip is needed.
 """
 
 from __future__ import annotations
@@ -79,22 +80,42 @@ def _insert_sql(table: str, columns: tuple[str, ...], suffix: str = "") -> str:
 
 
 class BulkWriter:
-    """Writes validated batches of one upload (the session's transaction stays open)."""
+    """Writes the batches of one upload, each in its own transaction.
 
-    def __init__(self, s: Session, creditor: str, portfolio: str, path: Path, sha256: str) -> None:
-        self.s = s
+    ``begin`` creates the list (``importing``), ``write`` adds one batch, ``finish`` marks it
+    ``ready`` and links the campaign, ``fail`` marks it ``failed``; each in the session (and
+    transaction) it is given. A batch holds SQLite's write lock for well under a second, so a
+    live call can commit a promise in the middle of a million-row upload.
+    """
+
+    def __init__(self, creditor: str, portfolio: str, path: Path, sha256: str) -> None:
         self.creditor = creditor
-        self.portfolios: dict[str | None, int] = {None: repo.portfolio(s, creditor, portfolio).id}
-        self.call_list = CallList(
+        self.portfolio_name = portfolio
+        self.path = path
+        self.sha256 = sha256
+        self.portfolios: dict[str | None, int] = {}
+        self.result = ImportResult(call_list_id=0)
+        self._next_id = 0
+
+    def begin(self, s: Session) -> int:
+        """Create the call list, ``importing``; its id."""
+        self.portfolios[None] = repo.portfolio(s, self.creditor, self.portfolio_name).id
+        call_list = CallList(
             portfolio_id=self.portfolios[None],
-            name=path.name[-200:],
-            filename=path.name[-255:],
-            sha256=sha256,
+            name=self.path.name[-200:],
+            filename=self.path.name[-255:],
+            sha256=self.sha256,
+            status="importing",
             created_at=utcnow(),
         )
-        s.add(self.call_list)
+        s.add(call_list)
         s.flush()
-        self.result = ImportResult(call_list_id=self.call_list.id)
+        self.result.call_list_id = call_list.id
+        return call_list.id
+
+    def _bind(self, s: Session) -> None:
+        """Use the transaction of ``s`` for the next batch."""
+        self.s = s
         self.conn = s.connection()
         self.dialect = self.conn.dialect.name
         if self.dialect not in ("sqlite", "postgresql"):
@@ -104,8 +125,7 @@ class BulkWriter:
         self.dbapi: Any = self.conn.connection.driver_connection
         assert self.dbapi is not None
         self._stamp = _sqlite_stamp if self.dialect == "sqlite" else (lambda v: v)
-        self._next_id = 0
-        if self.dialect == "sqlite":
+        if self.dialect == "sqlite":  # the transaction holds the write lock (BEGIN IMMEDIATE)
             self._next_id = int(self.conn.scalar(select(func.max(ACCOUNTS.c.id))) or 0)
         else:
             columns = "account_id int, e164 text, type text, consent bool, priority int"
@@ -129,8 +149,9 @@ class BulkWriter:
         ).fetchall()
         return [int(r[0]) for r in rows]
 
-    def write(self, batch: list[GoodRow | BadRow]) -> None:
-        """Write one batch: accounts, phones and the list's rows."""
+    def write(self, s: Session, batch: list[GoodRow | BadRow]) -> None:
+        """Write one batch: accounts, phones and the list's rows, and the list's counts."""
+        self._bind(s)
         now = self._stamp(utcnow())
         groups: dict[int, list[GoodRow]] = {}
         for row in batch:
@@ -142,13 +163,23 @@ class BulkWriter:
             for row, account_id in zip(rows, self._accounts(portfolio_id, rows, now), strict=True):
                 account_of[row.line_no] = account_id
                 phones.append((account_id, row.e164, row.phone_type, False, 0, now))
-        list_id = self.call_list.id
+        list_id = self.result.call_list_id
         list_rows = []
+        rejected = 0
         for row in batch:
             error = row.reason if isinstance(row, BadRow) else None
             if error is not None:
                 self.result.rejected.append(Rejection(row.line_no, error))
+                rejected += 1
             list_rows.append((list_id, row.line_no, row.raw, account_of.get(row.line_no), error))
+        self.conn.execute(
+            update(CallList)
+            .where(CallList.id == list_id)
+            .values(
+                row_count=CallList.row_count + len(batch),
+                rejected_count=CallList.rejected_count + rejected,
+            )
+        )
         if self.dialect == "sqlite":
             conflict = " ON CONFLICT (account_id, e164) DO NOTHING"
             self.dbapi.executemany(_insert_sql("phones", _PHONE_COLUMNS, conflict), phones)
@@ -254,19 +285,21 @@ class BulkWriter:
                         by_doc.setdefault(values.document_number, known)
         return by_ref, by_doc
 
-    def finish(self, campaign: str) -> ImportResult:
-        """Record the list's counts and link it to the campaign (created if missing)."""
+    def finish(self, s: Session, campaign: str) -> ImportResult:
+        """Mark the list ``ready`` and link it to the campaign (created, as a draft, if missing)."""
         result = self.result
-        self.call_list.row_count = result.imported + result.duplicates + len(result.rejected)
-        self.call_list.rejected_count = len(result.rejected)
-        found = self.s.scalars(
+        call_list = s.get_one(CallList, result.call_list_id)
+        call_list.status = "ready"
+        call_list.row_count = result.imported + result.duplicates + len(result.rejected)
+        call_list.rejected_count = len(result.rejected)
+        found = s.scalars(
             select(Campaign).where(Campaign.name == campaign).order_by(Campaign.id)
         ).first()
         now = utcnow()
         if found is None:
             found = Campaign(
                 name=campaign,
-                call_list_id=self.call_list.id,
+                call_list_id=call_list.id,
                 dialplan_id=AUTO_DIALPLAN,
                 dialplan_version="",
                 schedule={},
@@ -277,12 +310,21 @@ class BulkWriter:
                 created_at=now,
                 updated_at=now,
             )
-            self.s.add(found)
+            s.add(found)
         else:
-            found.call_list_id, found.updated_at = self.call_list.id, now
-        self.s.flush()
+            found.call_list_id, found.updated_at = call_list.id, now
+        s.flush()
         result.campaign_id = found.id
         return result
+
+    def fail(self, s: Session) -> None:
+        """Mark the list ``failed`` (what was written stays; no campaign dials it)."""
+        if self.result.call_list_id:
+            s.execute(
+                update(CallList)
+                .where(CallList.id == self.result.call_list_id)
+                .values(status="failed")
+            )
 
 
 def _sqlite_stamp(at: datetime) -> str:

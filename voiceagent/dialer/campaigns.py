@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, insert, literal, select
 from sqlalchemy.orm import Session
 
-from voiceagent.crm.models import Attempt, CallListRow, Campaign, CampaignEntry
+from voiceagent.crm.models import Attempt, CallList, CallListRow, Campaign, CampaignEntry
 from voiceagent.crm.types import utcnow
 from voiceagent.dialer import rules as r
 from voiceagent.dialog.routing import Routing
@@ -239,8 +239,20 @@ def _set_status(s: Session, name: str, allowed: tuple[str, ...], status: str) ->
 
 
 def start(s: Session, name: str, now: datetime | None = None) -> Campaign:
-    """Queue the call list's accounts and let the dialer reserve from them."""
+    """Queue the call list's accounts and let the dialer reserve from them.
+
+    Raises:
+        ValueError: The campaign cannot run now, or its list is still importing or failed.
+    """
     now = now or utcnow()
+    call_list = s.get(CallList, get(s, name).call_list_id)
+    if call_list is not None and call_list.status != "ready":
+        raise ValueError(
+            f"call list {call_list.id} ({call_list.filename}) is {call_list.status}; "
+            "upload it again to complete it"
+            if call_list.status == "failed"
+            else f"call list {call_list.id} ({call_list.filename}) is still importing"
+        )
     campaign = _set_status(s, name, ("draft", "paused", "running"), "running")
     if campaign.started_at is None:
         campaign.started_at = now

@@ -1,4 +1,9 @@
-"""Import a call list (CSV/XLSX) into the CRM in bulk, in one transaction.
+"""Import a call list (CSV/XLSX) into the CRM in bulk, a transaction per batch.
+
+The list is ``importing`` while its batches are written (each batch commits on its own, so a
+live call never waits long for the database) and becomes ``ready``, linked to its campaign,
+at the end; an upload that fails is marked ``failed`` and never dialled. Uploading the file
+again completes it: what the failed attempt wrote counts as duplicates.
 
 Each record becomes a call-list row (its line number and raw values, with the account it
 became or the reason it did not); good records create or refresh an account, deduplicated
@@ -10,6 +15,7 @@ import in under a minute. Large files are validated in worker processes while th
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import multiprocessing
 import os
@@ -22,10 +28,11 @@ from types import TracebackType
 from typing import Any, TextIO
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import sessionmaker
 
+from voiceagent.crm.db import write_session
 from voiceagent.dialer.bulk import BulkWriter, ImportResult, Rejection
-from voiceagent.dialer.readers import Cell, ListReader, open_list
+from voiceagent.dialer.readers import Cell, ListFormatError, ListReader, open_list
 from voiceagent.dialer.rows import (
     BadRow,
     GoodRow,
@@ -92,18 +99,43 @@ def import_list(
         if workers is None:
             workers = (os.cpu_count() or 1) if reader.total >= PARALLEL_MIN_BYTES else 0
         errors_path = error_file or default_error_file(path)
-        with Session(engine) as s, s.begin(), _ErrorFile(errors_path, reader) as errors:
-            writer = BulkWriter(s, creditor, portfolio, path, reader.sha256)
-            for batch in _parsed(reader, parser, batch_rows, workers):
-                writer.write(batch)
-                errors.write(r for r in batch if isinstance(r, BadRow))
-                if progress is not None:
-                    progress(reader.done(), reader.total)
-            result = writer.finish(campaign)
+        _check_writable(errors_path)
+        sessions = sessionmaker(bind=engine)
+        writer = BulkWriter(creditor, portfolio, path, reader.sha256)
+        with write_session(sessions) as s:
+            writer.begin(s)
+        try:
+            with _ErrorFile(errors_path, reader) as errors:
+                for batch in _parsed(reader, parser, batch_rows, workers):
+                    with write_session(sessions) as s:
+                        writer.write(s, batch)
+                    errors.write(r for r in batch if isinstance(r, BadRow))
+                    if progress is not None:
+                        progress(reader.done(), reader.total)
+            with write_session(sessions) as s:
+                result = writer.finish(s, campaign)
+        except BaseException:
+            with contextlib.suppress(Exception), write_session(sessions) as s:
+                writer.fail(s)
+            raise
         result.error_file = errors_path if result.rejected else None
         return result
     finally:
         reader.close()
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse an error report that could not be written, before anything is imported."""
+    folder = path.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        problem = "no such folder" if not folder.is_dir() else "folder not writable"
+        raise ListFormatError(
+            f"cannot write the error report {path}: {problem} (nothing was imported)"
+        )
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ListFormatError(
+            f"cannot write the error report {path}: not writable (nothing was imported)"
+        )
 
 
 def _chunks(records: Iterator[tuple[int, list[Cell]]], size: int) -> Iterator[list[Any]]:

@@ -112,8 +112,11 @@ def upload(
             )
     except ListFormatError as exc:
         _fail(str(exc))
-    except OSError as exc:  # the error report's directory is not writable, a full disk...
-        _fail(f"{exc.filename or file}: {exc.strerror or exc} (nothing was imported)")
+    except OSError as exc:  # a full disk...
+        _fail(
+            f"{exc.filename or file}: {exc.strerror or exc} "
+            "(the list is marked failed; upload the file again to complete it)"
+        )
     finally:
         engine.dispose()
     if as_json:

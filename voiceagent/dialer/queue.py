@@ -18,8 +18,7 @@ Blocking (SQLAlchemy): the worker runs these on the ``db_pool``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, cast
@@ -30,6 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from voiceagent.crm.db import write_session
 from voiceagent.crm.models import (
     ActiveDial,
     Attempt,
@@ -44,7 +44,7 @@ from voiceagent.dialer import rules as r
 from voiceagent.dialer.besthours import BestHours
 from voiceagent.dialer.ledger import RESTRICTION_FLAGS, Subject, phone_zones
 from voiceagent.dialer.packs import get_pack
-from voiceagent.dialer.ranking import RANK_WINDOW, rank
+from voiceagent.dialer.ranking import RANK_MIN_WINDOW, RANK_WINDOW, rank
 from voiceagent.dialog.routing import Routing
 
 BUSY_ELSEWHERE = timedelta(seconds=30)
@@ -100,16 +100,6 @@ class Outcome:
     """The ``calls`` row the session opened (:meth:`DbCallSink.open_call`), if answered."""
     next_allowed_at: datetime | None = None
     """For ``aborted``: when the rules allow the account again (from :class:`Recheck`)."""
-
-
-@contextmanager
-def write_session(sessions: sessionmaker[Session]) -> Iterator[Session]:
-    """A session whose transaction takes the write lock first on SQLite; commits on exit."""
-    with sessions() as s:
-        if s.get_bind().dialect.name == "sqlite":
-            s.connection().exec_driver_sql("BEGIN IMMEDIATE")
-        yield s
-        s.commit()
 
 
 def _insert(s: Session) -> Any:
@@ -331,7 +321,7 @@ def reserve(
     Each round reads a batch of candidates (one statement, skip checks included), applies the
     skips, reads the phones and contact ledgers of those left (one statement each), checks
     them against the compliance pack and reserves the allowed ones, in candidate order, or,
-    with ``best_hours``, the best ``n`` of :data:`RANK_WINDOW` times as many (:func:`rank`).
+    with ``best_hours``, the best ``n`` of ``RANK_WINDOW`` times as many (:mod:`ranking`).
 
     Args:
         sessions: Session factory.
@@ -354,7 +344,7 @@ def reserve(
         seen: set[int] = set()
         for round_no in range(MAX_ROUNDS):
             need = n - len(out)
-            window = need * RANK_WINDOW if best_hours is not None else need
+            window = max(need * RANK_WINDOW, RANK_MIN_WINDOW) if best_hours is not None else need
             quota = window << min(round_no, 4)  # look further when the first ones were refused
             batch = reserver.candidates(max(2 * quota, 8), seen)
             if not batch:

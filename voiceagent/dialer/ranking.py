@@ -2,7 +2,7 @@
 
 :func:`voiceagent.dialer.queue.reserve` calls :func:`rank` when the dialer has a fitted
 :class:`~voiceagent.dialer.besthours.BestHours` model: it decides on :data:`RANK_WINDOW` times
-the calls it needs and keeps the best ones.
+the calls it needs (at least :data:`RANK_MIN_WINDOW`) and keeps the best ones.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from voiceagent.dialer import queue_batch as qb
 from voiceagent.dialer.besthours import BestHours
 
 RANK_WINDOW = 4
-"""With a best-hours model, each reservation chooses its ``n`` calls among ``4 n`` candidates."""
+"""With a best-hours model, each reservation chooses its ``n`` calls among ``4 n`` candidates
+(at least :data:`RANK_MIN_WINDOW`)."""
+RANK_MIN_WINDOW = 32
+"""A progressive dialer reserves one call at a time: it still chooses among 32."""
 MAX_DEFER = timedelta(hours=1)
 """An entry due longer than this is called in due order whatever its estimate (no starving)."""
 

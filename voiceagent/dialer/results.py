@@ -17,12 +17,13 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from voiceagent.crm import repo
+from voiceagent.crm.db import write_session
 from voiceagent.crm.models import ActiveDial, Attempt, Callback, Campaign, CampaignEntry
 from voiceagent.dialer import campaigns as cmp
 from voiceagent.dialer import rules as r
 from voiceagent.dialer.ledger import subject
 from voiceagent.dialer.packs import get_pack
-from voiceagent.dialer.queue import BUSY_ELSEWHERE, Outcome, Recheck, Reservation, write_session
+from voiceagent.dialer.queue import BUSY_ELSEWHERE, Outcome, Recheck, Reservation
 
 
 def recheck(s: Session, attempt_id: int, connect_at: datetime) -> Recheck:

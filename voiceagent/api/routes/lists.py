@@ -25,6 +25,7 @@ LIST_FIELDS = (
     "uploaded_by",
     "row_count",
     "rejected_count",
+    "status",
     "created_at",
 )
 MAX_UPLOAD_BYTES = 512 << 20
