@@ -232,6 +232,20 @@ def test_numbers_without_country_code_need_a_region(engine: Engine, tmp_path: Pa
     assert "has no country code" in result.rejected[0].reason
 
 
+def test_the_campaigns_jurisdiction_is_the_default_region(
+    engine: Engine, sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    path = tmp_path / "national.csv"
+    path.write_text("name,phone\nAna,300 123 4567\n", encoding="utf-8")
+    first = import_list(engine, path, "other")  # no campaign jurisdiction, no --region
+    assert first.imported == 0 and "has no country code" in first.rejected[0].reason
+    with sessions.begin() as s:
+        cmp.create(s, "Bogotá", first.call_list_id, cmp.CampaignConfig(jurisdiction="CO"))
+    result = import_list(engine, path, "Bogotá")
+    assert result.imported == 1 and not result.rejected
+    assert phones(sessions, accounts(sessions)["Ana"].id) == [("+573001234567", "mobile")]
+
+
 @pytest.mark.parametrize(
     ("data", "problem"),
     [

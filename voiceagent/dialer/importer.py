@@ -27,10 +27,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import sessionmaker
+import phonenumbers
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from voiceagent.crm.db import write_session
+from voiceagent.crm.models import Campaign
 from voiceagent.dialer.bulk import BulkWriter, ImportResult, Rejection
 from voiceagent.dialer.readers import Cell, ListFormatError, ListReader, open_list
 from voiceagent.dialer.rows import (
@@ -79,7 +81,8 @@ def import_list(
         engine: A migrated CRM database.
         path: The CSV or XLSX file.
         campaign: Campaign name.
-        region: Default country (ISO 3166 alpha-2) of numbers without a country code.
+        region: Default country (ISO 3166 alpha-2) of numbers without a country code; if not
+            given, the campaign's jurisdiction when it exists and has one.
         mapping: Column name -> field, for columns not named like the fields.
         creditor: Creditor owning the portfolios.
         portfolio: Portfolio of rows that name none.
@@ -95,6 +98,7 @@ def import_list(
     """
     reader = open_list(path)
     try:
+        region = region or _campaign_region(engine, campaign)
         parser = RowParser(map_columns(reader.header, mapping), region.upper() if region else None)
         if workers is None:
             workers = (os.cpu_count() or 1) if reader.total >= PARALLEL_MIN_BYTES else 0
@@ -122,6 +126,17 @@ def import_list(
         return result
     finally:
         reader.close()
+
+
+def _campaign_region(engine: Engine, name: str) -> str | None:
+    """The default region of a campaign: its jurisdiction, when that is a country.
+
+    The campaign is the one the list will be linked to, as ``BulkWriter.finish`` finds it.
+    """
+    query = select(Campaign.jurisdiction).where(Campaign.name == name)
+    with Session(engine) as s:
+        found = s.scalar(query.order_by(Campaign.id).limit(1))
+    return found if found in phonenumbers.SUPPORTED_REGIONS else None
 
 
 def _check_writable(path: Path) -> None:
