@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.dialer.fixtures_dialer import WED_10_BOGOTA, seed
-from voiceagent.crm.models import Campaign, CampaignEntry
+from voiceagent.crm.models import CallListRow, Campaign, CampaignEntry
 from voiceagent.dialer import campaigns as cmp
 from voiceagent.dialer import queue, results
 from voiceagent.dialer.campaigns import CampaignConfig, RetryRule, Schedule, Wave
@@ -228,3 +229,30 @@ def test_progress_counts_accounts_by_state_and_attempts_by_result(
     assert ringing.account_id not in {answered.account_id, busy.account_id}
     with sessions() as s:  # attempts older than 30 days leave the abandon rate
         assert cmp.progress(s, "c", now + timedelta(days=31)).abandon_rate_30d == 0.0
+
+
+def test_start_in_batches_queues_the_whole_list_a_batch_at_a_time(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    list_id = seed(engine, 25)
+    with sessions.begin() as s:
+        s.add(CallListRow(call_list_id=list_id, line_no=100, raw={}, account_id=None, error="x"))
+        cmp.create(s, "c", list_id, cmp.CampaignConfig(jurisdiction="CO"))
+    commits: list[int] = []
+
+    def count_commits(conn: Any) -> None:
+        commits.append(1)
+
+    event.listen(engine, "commit", count_commits)
+    try:
+        cid = cmp.start_in_batches(sessions, "c", WED_10_BOGOTA, batch_lines=10)
+    finally:
+        event.remove(engine, "commit", count_commits)
+    with sessions() as s:
+        entries = s.scalars(select(CampaignEntry).where(CampaignEntry.campaign_id == cid)).all()
+        assert len(entries) == 25 and len({e.account_id for e in entries}) == 25
+        assert cmp.get(s, "c").status == "running"
+    assert len(commits) == 1 + 3 + 1  # the status, three batches of lines, the empty probe
+    again = cmp.start_in_batches(sessions, "c", WED_10_BOGOTA, batch_lines=10)  # idempotent
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(CampaignEntry)) == 25 and again == cid

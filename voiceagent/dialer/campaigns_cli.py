@@ -40,10 +40,15 @@ def _run(url: str | None, fn: Callable[[Any], Any]) -> Any:
 
 
 def _change(name: str, action: str, url: str | None, as_json: bool) -> None:
+    from sqlalchemy.orm import sessionmaker
+
     from voiceagent.dialer import campaigns as cmp
 
     def apply(s: Any) -> dict[str, Any]:
-        getattr(cmp, action)(s, name)
+        if action == "start":  # a batch of list lines per transaction: calls never wait long
+            cmp.start_in_batches(sessionmaker(bind=s.get_bind()), name)
+        else:
+            getattr(cmp, action)(s, name)
         return cmp.progress(s, name).as_json()
 
     out = _run(url, apply)

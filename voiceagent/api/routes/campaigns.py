@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from sqlalchemy import func, select
 
-from voiceagent.api.deps import Db, Operator, Paging, Staff, page
+from voiceagent.api.deps import Db, Operator, Paging, Staff, page, state
 from voiceagent.api.errors import ApiError, not_found
 from voiceagent.api.routes.common import count, row_dict
 from voiceagent.crm.models import Attempt, Call, CallListRow, Campaign
@@ -85,7 +85,7 @@ def get_campaign(who: Staff, s: Db, campaign_id: int) -> dict[str, Any]:
     return {**row_dict(campaign, *CAMPAIGN_FIELDS), "progress": _progress(s, campaign)}
 
 
-def _dialer_control(s: Db, campaign_id: int, action: str) -> dict[str, Any]:
+def _dialer_control(s: Db, campaign_id: int, action: str, request: Request) -> dict[str, Any]:
     from voiceagent.dialer import campaigns as dialer
 
     campaign = _get(s, campaign_id)
@@ -97,21 +97,25 @@ def _dialer_control(s: Db, campaign_id: int, action: str) -> dict[str, Any]:
                 f"campaign name {campaign.name!r} is shared by a newer campaign; "
                 "rename one before controlling it",
             )
-        changed = (
-            dialer.start(s, campaign.name) if action == "start" else dialer.pause(s, campaign.name)
-        )
+        if action == "start":
+            # Its own transactions, a batch of list lines each: a live call is never locked out.
+            dialer.start_in_batches(state(request).sessions, campaign.name)
+            s.expire_all()
+            changed = _get(s, campaign_id)
+        else:
+            changed = dialer.pause(s, campaign.name)
     except ValueError as exc:
         raise ApiError(409, "conflict", str(exc)) from None
     return {**row_dict(changed, *CAMPAIGN_FIELDS), "progress": _progress(s, changed)}
 
 
 @router.post("/{campaign_id}/start")
-def start_campaign(who: Operator, s: Db, campaign_id: int) -> dict[str, Any]:
+def start_campaign(who: Operator, s: Db, campaign_id: int, request: Request) -> dict[str, Any]:
     """Start (or resume) dialling: queue the list's accounts and mark the campaign running."""
-    return _dialer_control(s, campaign_id, "start")
+    return _dialer_control(s, campaign_id, "start", request)
 
 
 @router.post("/{campaign_id}/pause")
-def pause_campaign(who: Operator, s: Db, campaign_id: int) -> dict[str, Any]:
+def pause_campaign(who: Operator, s: Db, campaign_id: int, request: Request) -> dict[str, Any]:
     """Pause dialling (no new reservations; calls in progress finish); 409 unless running."""
-    return _dialer_control(s, campaign_id, "pause")
+    return _dialer_control(s, campaign_id, "pause", request)
