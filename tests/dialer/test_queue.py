@@ -13,10 +13,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.dialer.fixtures_dialer import WED_10_BOGOTA, seed, started
 from voiceagent.crm import repo
 from voiceagent.crm.models import (
+    Account,
     ActiveDial,
     Attempt,
     Call,
     Callback,
+    CallListRow,
     CampaignEntry,
     ContactRestriction,
     Phone,
@@ -24,6 +26,7 @@ from voiceagent.crm.models import (
 )
 from voiceagent.crm.types import utcnow
 from voiceagent.dialer import queue, results
+from voiceagent.dialer.ledger import same_person, subject
 from voiceagent.dialer.queue import Outcome
 
 BOGOTA = ZoneInfo("America/Bogota")
@@ -188,6 +191,61 @@ def test_caps_come_from_the_ledger_in_the_reserving_transaction(
     entry = _entry(sessions, cid, r.account_id)
     assert entry.next_at == datetime(2026, 3, 12, 7, 0, tzinfo=BOGOTA)
     assert len(queue.reserve(sessions, cid, 1, worker=W, now=entry.next_at)) == 1
+
+
+def test_colombias_daily_cap_counts_the_same_debtors_other_debt(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    """Two debts of one debtor (one document, two portfolios of the creditor): reached this
+    morning about the first, the second waits for tomorrow (co.once_a_day is per person);
+    another debtor with the same kind of history about someone else is called."""
+    first_debt, second_debt, stranger = (seed(engine, 1, first=i) for i in range(3))
+    cid = started(sessions, "c", second_debt)
+    morning = WED_10_BOGOTA - timedelta(hours=2)
+    with sessions.begin() as s:
+        ids: dict[int, int] = {}
+        for list_id in (first_debt, second_debt, stranger):
+            rows = select(CallListRow.account_id).where(CallListRow.call_list_id == list_id)
+            ids[list_id] = int(s.scalar(rows) or 0)
+        other = repo.portfolio(s, "Banco Andino", "Hipotecas").id
+        found = s.scalars(select(Account).where(Account.id.in_(ids.values())))
+        accounts = {a.id: a for a in found}
+        accounts[ids[first_debt]].document_number = "1020304050"
+        accounts[ids[second_debt]].document_number = "1020304050"
+        accounts[ids[second_debt]].portfolio_id = other
+        accounts[ids[stranger]].document_number = "99999999"
+        phone = s.scalar(select(Phone.id).where(Phone.account_id == ids[first_debt]))
+        attempt = Attempt(
+            account_id=ids[first_debt],
+            phone_id=phone,
+            started_at=morning,
+            answered_at=morning,
+            result="answered",
+        )
+        s.add(attempt)
+        s.flush()
+        s.add(
+            Call(
+                id="call-first-debt",
+                attempt_id=attempt.id,
+                account_id=ids[first_debt],
+                phone_id=phone,
+                dialplan_id="es-419/late",
+                dialplan_version="1",
+                right_party=True,
+                status="ended",
+                started_at=morning,
+            )
+        )
+    assert queue.reserve(sessions, cid, 1, worker=W, now=WED_10_BOGOTA) == []
+    entry = _entry(sessions, cid, ids[second_debt])
+    assert entry.next_at == datetime(2026, 3, 12, 7, 0, tzinfo=BOGOTA)
+    with sessions() as s:
+        sub = subject(s, ids[second_debt], WED_10_BOGOTA)
+        assert not sub.ledger.attempts and len(sub.person_ledger.attempts) == 1
+        assert same_person(s, [ids[stranger]]) == {ids[stranger]: (ids[stranger],)}
+    stranger_campaign = started(sessions, "s", stranger)
+    assert len(queue.reserve(sessions, stranger_campaign, 1, worker=W, now=WED_10_BOGOTA)) == 1
 
 
 def test_connect_time_recheck_aborts_a_call_reserved_at_185958_connecting_at_190003(

@@ -37,9 +37,12 @@ def run(
     sub: str | None = None,
     ledger: Ledger | None = None,
     flags: Flags = VOICE,
+    person: Ledger | None = None,
 ) -> Decision:
     zones = [zone] if isinstance(zone, str) else zone
-    return check(get_pack(jurisdiction), when, zones, sub, ledger or Ledger(), flags)
+    return check(
+        get_pack(jurisdiction), when, zones, sub, ledger or Ledger(), flags, person_ledger=person
+    )
 
 
 def attempts(*moments: datetime, channel: str = "voice") -> tuple[Contact, ...]:
@@ -290,6 +293,26 @@ def test_colombia_one_channel_a_week_after_a_contact() -> None:
     assert not d.allowed and d.rule_id == "co.one_channel_a_week"
     assert d.next_allowed_at == at(BOG, 2026, 6, 30, 7, 0)  # 29 June is a holiday
     assert run("CO", BOG, at(BOG, 2026, 6, 24, 10, 0), ledger=Ledger((sms,))).allowed
+
+
+def test_colombia_counts_the_persons_other_debts_chile_too_the_us_per_debt() -> None:
+    """Colombia's once a day and Chile's once a week are about the person; Reg F's caps about
+    the debt: a call about another debt of the same debtor counts only for the former."""
+    morning = at(BOG, 2026, 6, 10, 9, 0)
+    other_debt = Ledger(attempts(morning), (morning,))  # reached this morning about debt 1
+    afternoon = at(BOG, 2026, 6, 10, 15, 0)
+    assert run("CO", BOG, afternoon).allowed  # debt 2 alone: never called
+    d = run("CO", BOG, afternoon, person=other_debt)
+    assert not d.allowed and d.rule_id == "co.once_a_day"
+    assert d.next_allowed_at == at(BOG, 2026, 6, 11, 7, 0)
+    santiago = "America/Santiago"
+    call = at(santiago, 2026, 6, 8, 10, 0)
+    d = run("CL", santiago, at(santiago, 2026, 6, 10, 10, 0), person=Ledger(attempts(call)))
+    assert not d.allowed and d.rule_id.startswith("cl.")
+    now = at(NY, 2026, 6, 10, 10, 0)  # 7 calls about debt 1 in the 7 days up to now
+    week = [at(NY, 2026, 6, d, 10, 0) for d in range(4, 10)] + [at(NY, 2026, 6, 10, 9, 0)]
+    assert run("US", NY, now, person=Ledger(attempts(*week))).allowed
+    assert not run("US", NY, now, ledger=Ledger(attempts(*week))).allowed
 
 
 def test_argentina_is_marked_for_legal_review() -> None:

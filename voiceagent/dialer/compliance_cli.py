@@ -96,7 +96,7 @@ def check_cmd(
 ) -> None:
     """Is a call allowed at a moment? Without --account only hours and holidays are checked."""
     zones = tuple(tz or ())
-    flags, ledger = r.Flags(), r.Ledger()
+    flags, ledger, person_ledger = r.Flags(), r.Ledger(), None
     if account is not None:
         sub = _account_subject(account, at, zones, phone_id, database_url)
         jurisdiction = jurisdiction or sub.jurisdiction
@@ -104,7 +104,7 @@ def check_cmd(
             _fail("the account's country is unknown: pass --jurisdiction")
         zones = zones or sub.zones
         subdivision = subdivision or sub.subdivision
-        flags, ledger = sub.flags, sub.ledger
+        flags, ledger, person_ledger = sub.flags, sub.ledger, sub.person_ledger
         pack = _pack(jurisdiction)
     elif jurisdiction is None:
         _fail("pass --jurisdiction (calendar rules) or --account")
@@ -113,7 +113,9 @@ def check_cmd(
     zones = zones or (pack.default_timezone,)
     try:
         moment = parse_at(at, zones[0])
-        decision = r.check(pack, moment, zones, subdivision, ledger, flags)
+        decision = r.check(
+            pack, moment, zones, subdivision, ledger, flags, person_ledger=person_ledger
+        )
     except ValueError as exc:
         _fail(str(exc))
     if as_json:

@@ -7,17 +7,18 @@ inbound.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import phonenumbers
 from phonenumbers import timezone as phone_tz
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from voiceagent.crm import repo
-from voiceagent.crm.models import Account, Attempt, Call, Phone
-from voiceagent.dialer.rules import Contact, Flags, Ledger
+from voiceagent.crm.models import Account, Attempt, Call, Phone, Portfolio
+from voiceagent.dialer.rules import Contact, Flags, Ledger, merge_ledgers
 
 LOOKBACK = timedelta(days=60)
 """How far back the ledger reads; longer than any cap period or quiet period in the packs."""
@@ -36,7 +37,48 @@ class Subject:
     subdivision: str | None
     zones: tuple[str, ...]
     ledger: Ledger
+    """This debt's contacts."""
     flags: Flags
+    person_ledger: Ledger | None = None
+    """The person's contacts about all their debts with the creditor (``None``: ``ledger``)."""
+
+
+_OWNER = select(Account.id, Portfolio.creditor_id, Account.document_number).join(
+    Portfolio, Portfolio.id == Account.portfolio_id
+)
+_OWNERS = _OWNER.where(Account.id.in_(bindparam("ids", expanding=True)))
+_PEOPLE = _OWNER.where(
+    Portfolio.creditor_id.in_(bindparam("creditors", expanding=True)),
+    Account.document_number.in_(bindparam("docs", expanding=True)),
+)
+"""Built once: building a statement costs more than running it (see ``queue_batch``)."""
+
+
+def same_person(s: Session, account_ids: Sequence[int]) -> dict[int, tuple[int, ...]]:
+    """Each account's person: the accounts with its document number under its creditor.
+
+    The creditor's portfolios are searched (a person's debts with one creditor may sit in
+    several); an account without a document number is a person of its own. Uses the
+    ``(portfolio_id, document_number)`` index.
+    """
+    ids = list(account_ids)
+    keyed = {a: (c, d) for a, c, d in s.execute(_OWNERS, {"ids": ids}) if d}
+    out: dict[int, tuple[int, ...]] = {a: (a,) for a in ids}
+    if not keyed:
+        return out
+    people: dict[tuple[int, str], list[int]] = {}
+    found = s.execute(
+        _PEOPLE,
+        {
+            "creditors": sorted({c for c, _ in keyed.values()}),
+            "docs": sorted({d for _, d in keyed.values()}),
+        },
+    )
+    for a, c, d in found:
+        people.setdefault((c, d or ""), []).append(a)
+    for a, key in keyed.items():
+        out[a] = tuple(sorted(people.get(key, [a])))
+    return out
 
 
 def build_ledger(
@@ -134,4 +176,10 @@ def subject(
         zones=tuple(zones),
         ledger=build_ledger(s, account_id, at_utc, exclude_attempt_id=exclude_attempt_id),
         flags=flags,
+        person_ledger=merge_ledgers(
+            [
+                build_ledger(s, a, at_utc, exclude_attempt_id=exclude_attempt_id)
+                for a in same_person(s, [account_id])[account_id]
+            ]
+        ),
     )

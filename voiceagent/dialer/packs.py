@@ -108,6 +108,8 @@ class CapModel(_RuleBase):
     channels: list[Literal[(*r.CHANNELS, "any")]] = ["voice"]  # type: ignore[valid-type]
     """Channels whose attempts count; ``any`` counts them all."""
     after_conversation: bool = False
+    scope: Literal["debt", "person"] = "debt"
+    """Count this debt's attempts, or the person's about all their debts with the creditor."""
 
 
 class QuietModel(_RuleBase):
@@ -115,6 +117,7 @@ class QuietModel(_RuleBase):
 
     kind: Literal["after_conversation"]
     days: int = Field(ge=1, le=366)
+    scope: Literal["debt", "person"] = "debt"
 
 
 class SingleChannelModel(_RuleBase):
@@ -123,6 +126,7 @@ class SingleChannelModel(_RuleBase):
     kind: Literal["single_channel"]
     days: int = Field(ge=1, le=366)
     after_conversation: bool = True
+    scope: Literal["debt", "person"] = "debt"
 
 
 class RestrictionModel(_RuleBase):
@@ -296,11 +300,21 @@ def _compile(rule: RuleModel) -> r.Rule:
         return kinds.Holidays(rule.id, cite)
     if isinstance(rule, CapModel):
         channels = None if "any" in rule.channels else frozenset(rule.channels)
-        return kinds.Cap(rule.id, cite, rule.max, rule.days, channels, rule.after_conversation)
+        return kinds.Cap(
+            rule.id,
+            cite,
+            rule.max,
+            rule.days,
+            channels,
+            rule.after_conversation,
+            scope=rule.scope,
+        )
     if isinstance(rule, QuietModel):
-        return kinds.QuietAfterConversation(rule.id, cite, rule.days)
+        return kinds.QuietAfterConversation(rule.id, cite, rule.days, scope=rule.scope)
     if isinstance(rule, SingleChannelModel):
-        return kinds.SingleChannel(rule.id, cite, rule.days, rule.after_conversation)
+        return kinds.SingleChannel(
+            rule.id, cite, rule.days, rule.after_conversation, scope=rule.scope
+        )
     if isinstance(rule, RestrictionModel):
         return kinds.Restriction(rule.id, cite, frozenset(rule.flags))
     if isinstance(rule, ChannelModel):

@@ -42,7 +42,7 @@ from voiceagent.dialer import campaigns as cmp
 from voiceagent.dialer import queue_batch as qb
 from voiceagent.dialer import rules as r
 from voiceagent.dialer.besthours import BestHours
-from voiceagent.dialer.ledger import RESTRICTION_FLAGS, Subject, phone_zones
+from voiceagent.dialer.ledger import RESTRICTION_FLAGS, Subject, phone_zones, same_person
 from voiceagent.dialer.packs import get_pack
 from voiceagent.dialer.ranking import RANK_MIN_WINDOW, RANK_WINDOW, rank
 from voiceagent.dialog.routing import Routing
@@ -115,7 +115,9 @@ def _country(extra: dict[str, Any], e164: str) -> str | None:
     return str(found).upper() if found else None
 
 
-def _subject(c: qb.Candidate, phone: qb.PhoneRow, ledger: r.Ledger) -> Subject:
+def _subject(
+    c: qb.Candidate, phone: qb.PhoneRow, ledger: r.Ledger, person_ledger: r.Ledger
+) -> Subject:
     """:func:`voiceagent.dialer.ledger.subject` from rows already read (no queries)."""
     zones = [c.timezone] if c.timezone else []
     zones += [z for z in phone_zones(phone.e164) if z not in zones]
@@ -136,6 +138,7 @@ def _subject(c: qb.Candidate, phone: qb.PhoneRow, ledger: r.Ledger) -> Subject:
         zones=tuple(zones),
         ledger=ledger,
         flags=flags,
+        person_ledger=person_ledger,
     )
 
 
@@ -211,20 +214,30 @@ class _Reserver:
         """Check phones and the compliance rules; the candidates allowed now (phone, pack)."""
         ids = [c.account_id for c in batch]
         numbers = qb.phones(self.s, ids, {c.account_id for c in batch if c.phone_restricted})
-        ledgers = qb.ledgers(self.s, ids, self.now)
+        people = same_person(self.s, ids)
+        ledgers = qb.ledgers(self.s, sorted({a for i in ids for a in people[i]}), self.now)
         allowed: list[tuple[qb.Candidate, qb.PhoneRow, str]] = []
         for c in batch:
             phone = next((p for p in numbers[c.account_id] if not p.restrictions), None)
             if phone is None:
                 self._done(c.entry_id, "no_phone")
                 continue
-            sub = _subject(c, phone, ledgers[c.account_id])
+            person = r.merge_ledgers([ledgers[a] for a in people[c.account_id]])
+            sub = _subject(c, phone, ledgers[c.account_id], person)
             try:
                 pack = get_pack(self.config.jurisdiction or sub.jurisdiction or "")
             except KeyError:
                 self._done(c.entry_id, "no_jurisdiction")
                 continue
-            decision = r.check(pack, self.now, sub.zones, sub.subdivision, sub.ledger, sub.flags)
+            decision = r.check(
+                pack,
+                self.now,
+                sub.zones,
+                sub.subdivision,
+                sub.ledger,
+                sub.flags,
+                person_ledger=sub.person_ledger,
+            )
             if decision.allowed:
                 allowed.append((c, phone, pack.id))
             elif decision.next_allowed_at is None:

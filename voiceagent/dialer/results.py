@@ -45,7 +45,15 @@ def recheck(s: Session, attempt_id: int, connect_at: datetime) -> Recheck:
         pack = get_pack(pack_id or "")
     except KeyError:
         return Recheck(False, "crm.no_jurisdiction", f"no compliance pack for {pack_id!r}")
-    decision = r.check(pack, connect_at, sub.zones, sub.subdivision, sub.ledger, sub.flags)
+    decision = r.check(
+        pack,
+        connect_at,
+        sub.zones,
+        sub.subdivision,
+        sub.ledger,
+        sub.flags,
+        person_ledger=sub.person_ledger,
+    )
     if decision.allowed:
         return Recheck(True)
     return Recheck(False, decision.rule, decision.reason, decision.next_allowed_at)

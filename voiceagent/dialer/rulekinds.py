@@ -130,15 +130,18 @@ class Cap:
     after_conversation: bool = False
     """Applies only once the debtor has been reached (Colombia: once a day after a contact)."""
     calendar: bool = False
+    scope: str = "debt"
+    """``debt`` or ``person`` (:data:`voiceagent.dialer.rules.SCOPES`)."""
 
     def blocked(self, at: datetime, ctx: Context) -> Block | None:
         """Refuse when the period already holds ``max`` attempts; reopen when one drops out."""
-        if self.after_conversation and not _conversed(ctx.ledger, at):
+        ledger = ctx.history(self.scope)
+        if self.after_conversation and not _conversed(ledger, at):
             return None
         start = _day_start(at, self.days - 1, ctx.zones)
         counted = [
             a.at_utc
-            for a in ctx.ledger.attempts
+            for a in ledger.attempts
             if start <= a.at_utc <= at and (self.channels is None or a.channel in self.channels)
         ]
         if len(counted) < self.max:
@@ -159,10 +162,11 @@ class QuietAfterConversation:
     cite: Citation
     days: int
     calendar: bool = False
+    scope: str = "debt"
 
     def blocked(self, at: datetime, ctx: Context) -> Block | None:
         """Refuse until the period after the last conversation ends."""
-        past = [c for c in ctx.ledger.conversations if c <= at]
+        past = [c for c in ctx.history(self.scope).conversations if c <= at]
         if not past:
             return None
         until = _drops_out(past[-1], self.days, ctx.zones)
@@ -180,15 +184,15 @@ class SingleChannel:
     days: int
     after_conversation: bool = True
     calendar: bool = False
+    scope: str = "debt"
 
     def blocked(self, at: datetime, ctx: Context) -> Block | None:
         """Refuse while an attempt through another channel is inside the period."""
-        if self.after_conversation and not _conversed(ctx.ledger, at):
+        ledger = ctx.history(self.scope)
+        if self.after_conversation and not _conversed(ledger, at):
             return None
         start = _day_start(at, self.days - 1, ctx.zones)
-        other = [
-            a for a in ctx.ledger.attempts if start <= a.at_utc <= at and a.channel != ctx.channel
-        ]
+        other = [a for a in ledger.attempts if start <= a.at_utc <= at and a.channel != ctx.channel]
         if not other:
             return None
         until = max(_drops_out(a.at_utc, self.days, ctx.zones) for a in other)

@@ -58,6 +58,21 @@ class Contact:
     channel: str = "voice"
 
 
+SCOPES = ("debt", "person")
+"""Whose contacts a counting rule counts: this debt's, or the person's about all their debts
+with the creditor (accounts with the same document number under the creditor's portfolios)."""
+
+
+def merge_ledgers(ledgers: list[Ledger]) -> Ledger:
+    """One ledger holding the contacts of several (a person's debts)."""
+    if len(ledgers) == 1:
+        return ledgers[0]
+    return Ledger(
+        attempts=tuple(sorted((a for x in ledgers for a in x.attempts), key=lambda c: c.at_utc)),
+        conversations=tuple(sorted(c for x in ledgers for c in x.conversations)),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Ledger:
     """The contact history of one person about one debt (filled from the CRM by the dialer)."""
@@ -139,6 +154,14 @@ class Context:
     flags: Flags
     channel: str
     country: str
+    person_ledger: Ledger | None = None
+    """The person's contacts about all their debts with the creditor (``None``: this debt's)."""
+
+    def history(self, scope: str) -> Ledger:
+        """The ledger a rule of that scope counts: ``debt`` (this debt) or ``person``."""
+        if scope == "person" and self.person_ledger is not None:
+            return self.person_ledger
+        return self.ledger
 
 
 class Rule(Protocol):
@@ -213,6 +236,7 @@ def check(
     ledger: Ledger,
     flags: Flags,
     *,
+    person_ledger: Ledger | None = None,
     channel: str = "voice",
     horizon: timedelta = HORIZON,
 ) -> Decision:
@@ -227,6 +251,8 @@ def check(
         subdivision: State or province code (``MA``, ``AL``), for overrides and holidays.
         ledger: Past attempts and conversations about this debt with this person.
         flags: Restrictions, consents and stated preferences.
+        person_ledger: Those about all the person's debts with the creditor, for rules scoped
+            to the person (Colombia's once a day, Chile's once a week); default ``ledger``.
         channel: The channel of the contact (``voice``).
         horizon: How far ahead to search for the next allowed moment.
     """
@@ -240,6 +266,7 @@ def check(
         flags=flags,
         channel=channel,
         country=pack.country,
+        person_ledger=person_ledger,
     )
     rules = pack.rules_for(ctx.subdivision)
     first: tuple[Rule, Block] | None = None
