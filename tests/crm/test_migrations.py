@@ -35,7 +35,7 @@ def test_migration_matches_models(db_url: str) -> None:
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={**opts, "target_metadata": changed})
             assert [d[0] for d in compare_metadata(context, changed)] == ["add_index"]
-        assert current_revision(engine) == head_revision() == "0004"
+        assert current_revision(engine) == head_revision() == "0005"
         tables = set(inspect(engine).get_table_names()) - {"alembic_version"}
         assert tables == set(Base.metadata.tables)
     finally:

@@ -248,6 +248,27 @@ def test_colombias_daily_cap_counts_the_same_debtors_other_debt(
     assert len(queue.reserve(sessions, stranger_campaign, 1, worker=W, now=WED_10_BOGOTA)) == 1
 
 
+def test_two_debts_of_one_debtor_are_never_dialled_at_once(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    """One document, two accounts in two campaigns: the second waits for the first call."""
+    lists = [seed(engine, 1, first=i) for i in range(2)]
+    with sessions.begin() as s:
+        for list_id in lists:
+            rows = select(CallListRow.account_id).where(CallListRow.call_list_id == list_id)
+            s.get_one(Account, s.scalar(rows)).document_number = "1020304050"
+    first, second = (started(sessions, name, lst) for name, lst in zip("ab", lists, strict=True))
+    (call,) = queue.reserve(sessions, first, 1, worker=W, now=WED_10_BOGOTA)
+    assert queue.reserve(sessions, second, 1, worker="other:2", now=WED_10_BOGOTA) == []
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Attempt)) == 1  # the refused one undone
+        assert s.scalar(select(ActiveDial.person_id)) == call.account_id
+    results.finish(sessions, call, Outcome("no_answer"), WED_10_BOGOTA + timedelta(minutes=1))
+    later = WED_10_BOGOTA + queue.BUSY_ELSEWHERE + timedelta(minutes=1)
+    (other,) = queue.reserve(sessions, second, 1, worker="other:2", now=later)
+    assert other.account_id != call.account_id
+
+
 def test_connect_time_recheck_aborts_a_call_reserved_at_185958_connecting_at_190003(
     engine: Engine, sessions: sessionmaker[Session]
 ) -> None:

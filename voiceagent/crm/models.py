@@ -228,11 +228,16 @@ class CampaignEntry(Base):
 
 
 class ActiveDial(Base):
-    """An account with a call in progress: at most one per account, whatever the campaign."""
+    """An account with a call in progress: at most one per account, and per person, whatever
+    the campaign."""
 
     __tablename__ = "active_dials"
+    __table_args__ = (Index("uq_active_dials_person_id", "person_id", unique=True),)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), unique=True)
+    person_id: Mapped[int | None]
+    """The lowest account id of the debtor's accounts with the creditor (same document number):
+    two debts of one person are never dialled at once. ``None`` only on rows from before it."""
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
     worker: Mapped[str] = mapped_column(String(100))
     """``host:pid`` of the dialer that reserved it (stale rows are released per worker)."""

@@ -162,6 +162,8 @@ class _Reserver:
         self.config = cmp.config_of(campaign)
         self.pg = _pg(s)
         self.done: list[dict[str, Any]] = []
+        self.person: dict[int, int] = {}
+        """Account -> its person (lowest account id of the debtor's with the creditor)."""
         self.later: list[dict[str, Any]] = []
 
     def _done(self, entry_id: int, reason: str) -> None:
@@ -215,6 +217,7 @@ class _Reserver:
         ids = [c.account_id for c in batch]
         numbers = qb.phones(self.s, ids, {c.account_id for c in batch if c.phone_restricted})
         people = same_person(self.s, ids)
+        self.person.update((a, people[a][0]) for a in ids)
         ledgers = qb.ledgers(self.s, sorted({a for i in ids for a in people[i]}), self.now)
         allowed: list[tuple[qb.Candidate, qb.PhoneRow, str]] = []
         for c in batch:
@@ -267,6 +270,7 @@ class _Reserver:
                 "campaign_id": cid,
                 "worker": self.worker,
                 "reserved_at": now,
+                "person_id": self.person.get(c.account_id, c.account_id),
             }
             for c, _, _ in allowed
         ]
