@@ -228,8 +228,7 @@ class CampaignEntry(Base):
 
 
 class ActiveDial(Base):
-    """An account with a call in progress: at most one per account, and per person, whatever
-    the campaign."""
+    """An account with a call in progress: one per account and per debtor, in any campaign."""
 
     __tablename__ = "active_dials"
     __table_args__ = (Index("uq_active_dials_person_id", "person_id", unique=True),)
