@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from voiceagent.crm import repo
 from voiceagent.crm.models import Account, Attempt, Call, Phone, Portfolio
-from voiceagent.dialer.rules import Contact, Flags, Ledger, merge_ledgers
+from voiceagent.dialer.rules import Contact, Decision, Flags, Ledger, Pack, check, merge_ledgers
 
 LOOKBACK = timedelta(days=60)
 """How far back the ledger reads; longer than any cap period or quiet period in the packs."""
@@ -41,6 +41,18 @@ class Subject:
     flags: Flags
     person_ledger: Ledger | None = None
     """The person's contacts about all their debts with the creditor (``None``: ``ledger``)."""
+
+    def check(self, pack: Pack, at_utc: datetime) -> Decision:
+        """:func:`voiceagent.dialer.rules.check` of a call to this subject at ``at_utc``."""
+        return check(
+            pack,
+            at_utc,
+            self.zones,
+            self.subdivision,
+            self.ledger,
+            self.flags,
+            person_ledger=self.person_ledger,
+        )
 
 
 _OWNER = select(Account.id, Portfolio.creditor_id, Account.document_number).join(

@@ -232,15 +232,7 @@ class _Reserver:
             except KeyError:
                 self._done(c.entry_id, "no_jurisdiction")
                 continue
-            decision = r.check(
-                pack,
-                self.now,
-                sub.zones,
-                sub.subdivision,
-                sub.ledger,
-                sub.flags,
-                person_ledger=sub.person_ledger,
-            )
+            decision = sub.check(pack, self.now)
             if decision.allowed:
                 allowed.append((c, phone, pack.id))
             elif decision.next_allowed_at is None:

@@ -20,7 +20,6 @@ from voiceagent.crm import repo
 from voiceagent.crm.db import write_session
 from voiceagent.crm.models import ActiveDial, Attempt, Callback, Campaign, CampaignEntry
 from voiceagent.dialer import campaigns as cmp
-from voiceagent.dialer import rules as r
 from voiceagent.dialer.ledger import subject
 from voiceagent.dialer.packs import get_pack
 from voiceagent.dialer.queue import BUSY_ELSEWHERE, Outcome, Recheck, Reservation
@@ -45,15 +44,7 @@ def recheck(s: Session, attempt_id: int, connect_at: datetime) -> Recheck:
         pack = get_pack(pack_id or "")
     except KeyError:
         return Recheck(False, "crm.no_jurisdiction", f"no compliance pack for {pack_id!r}")
-    decision = r.check(
-        pack,
-        connect_at,
-        sub.zones,
-        sub.subdivision,
-        sub.ledger,
-        sub.flags,
-        person_ledger=sub.person_ledger,
-    )
+    decision = sub.check(pack, connect_at)
     if decision.allowed:
         return Recheck(True)
     return Recheck(False, decision.rule, decision.reason, decision.next_allowed_at)
